@@ -1,0 +1,21 @@
+"""The warehouse: where every table lives. DuckDB is the embedded default, BigQuery production."""
+
+from __future__ import annotations
+
+from leadscore.config import WarehouseConfig
+from leadscore.warehouse.base import Warehouse, WarehouseError
+from leadscore.warehouse.dialect import transpile
+
+
+def open_warehouse(cfg: WarehouseConfig) -> Warehouse:
+    """Open the warehouse named by the config."""
+    if cfg.backend == "duckdb":
+        from leadscore.warehouse.duckdb import DuckDBWarehouse
+
+        return DuckDBWarehouse(cfg.path, threads=cfg.threads, memory_limit=cfg.memory_limit)
+    from leadscore.warehouse.bigquery import BigQueryWarehouse
+
+    return BigQueryWarehouse(project=cfg.project, dataset=cfg.dataset, location=cfg.location)
+
+
+__all__ = ["Warehouse", "WarehouseError", "open_warehouse", "transpile"]
