@@ -162,15 +162,15 @@ class ScoreConfig(_Section):
 class Settings(_Section):
     """All of leadscore's settings."""
 
-    project: ProjectConfig = ProjectConfig()
-    warehouse: WarehouseConfig = WarehouseConfig()
-    crm: CrmConfig = CrmConfig()
-    vendor: VendorConfig = VendorConfig()
-    dataset: DatasetConfig = DatasetConfig()
-    validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
-    train: TrainConfig = TrainConfig()
-    gates: GatesConfig = GatesConfig()
-    score: ScoreConfig = ScoreConfig()
+    project: ProjectConfig = Field(default_factory=ProjectConfig)
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
+    crm: CrmConfig = Field(default_factory=CrmConfig)
+    vendor: VendorConfig = Field(default_factory=VendorConfig)
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    gates: GatesConfig = Field(default_factory=GatesConfig)
+    score: ScoreConfig = Field(default_factory=ScoreConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -1,4 +1,7 @@
-"""Atomic writes and provenance: every artefact is complete or absent, and says where it came from."""
+"""Atomic writes and provenance.
+
+Every artefact is complete or absent, and says where it came from.
+"""
 
 from __future__ import annotations
 

@@ -23,13 +23,18 @@ def transpile(sql: str, dialect: str, dataset: str | None = None) -> list[str]:
     return out
 
 
-def _qualify(stmt: exp.Expression, dataset: str) -> exp.Expression:
+def _qualify(stmt: exp.Expr, dataset: str) -> exp.Expr:
     ctes = {cte.alias_or_name for cte in stmt.find_all(exp.CTE)}
 
-    def visit(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.Table) and not node.args.get("db") and node.name not in ctes:
-            if node.name and not isinstance(node.this, exp.Func):
-                node.set("db", exp.to_identifier(dataset))
+    def visit(node: exp.Expr) -> exp.Expr:
+        if (
+            isinstance(node, exp.Table)
+            and node.name
+            and not node.args.get("db")
+            and node.name not in ctes
+            and not isinstance(node.this, exp.Func)
+        ):
+            node.set("db", exp.to_identifier(dataset))
         return node
 
     return stmt.transform(visit)

@@ -35,7 +35,7 @@ class DuckDBWarehouse:
 
     def query(self, sql: str) -> pa.Table:
         try:
-            return self.con.execute(sql).fetch_arrow_table()
+            return self.con.sql(sql).to_arrow_table()
         except duckdb.Error as exc:
             raise WarehouseError(f"{exc}\n-- in query:\n{sql[:2000]}") from exc
 

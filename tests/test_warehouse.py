@@ -1,0 +1,125 @@
+"""Warehouse: DuckDB round trips for real; the BigQuery path through sqlglot and a recording client."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlglot
+
+from leadscore.config import WarehouseConfig
+from leadscore.warehouse import Warehouse, WarehouseError, open_warehouse, transpile
+from leadscore.warehouse.bigquery import BigQueryWarehouse
+from leadscore.warehouse.duckdb import DuckDBWarehouse
+
+
+@pytest.fixture
+def wh(tmp_path: Path) -> DuckDBWarehouse:
+    return DuckDBWarehouse(tmp_path / "wh.duckdb")
+
+
+def _frame() -> pa.Table:
+    ts = pa.array([datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), None], pa.timestamp("us", tz="UTC"))
+    return pa.table({"id": ["a", "b"], "n": [1, 2], "ts": ts})
+
+
+def test_open_warehouse_default_is_duckdb(tmp_path: Path) -> None:
+    wh = open_warehouse(WarehouseConfig(path=tmp_path / "x" / "w.duckdb"))
+    assert isinstance(wh, Warehouse)
+    assert wh.dialect == "duckdb"
+    assert (tmp_path / "x" / "w.duckdb").exists()
+
+
+def test_arrow_round_trip_keeps_utc(wh: DuckDBWarehouse) -> None:
+    wh.load_arrow("t", _frame())
+    out = wh.query("SELECT * FROM t ORDER BY id")
+    assert out.column("id").to_pylist() == ["a", "b"]
+    assert out.schema.field("ts").type.tz == "UTC"
+    assert out.column("ts")[0].as_py() == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_append_and_replace(wh: DuckDBWarehouse) -> None:
+    wh.load_arrow("t", _frame())
+    wh.load_arrow("t", _frame(), mode="append")
+    assert wh.query("SELECT count(*) AS n FROM t").column("n")[0].as_py() == 4
+    wh.load_arrow("t", _frame(), mode="replace")
+    assert wh.query("SELECT count(*) AS n FROM t").column("n")[0].as_py() == 2
+
+
+def test_parquet_load_and_views(wh: DuckDBWarehouse, tmp_path: Path) -> None:
+    pq.write_table(_frame(), tmp_path / "f.parquet")
+    wh.load_parquet("p", tmp_path / "f.parquet")
+    wh.create_view("v_p", "SELECT id FROM p WHERE n > 1")
+    assert wh.query("SELECT * FROM v_p").column("id").to_pylist() == ["b"]
+    assert wh.list_tables("v_") == ["v_p"]
+    assert wh.table_exists("p") and not wh.table_exists("nope")
+
+
+def test_transaction_rolls_back_everything(wh: DuckDBWarehouse) -> None:
+    wh.load_arrow("t", _frame())
+    with pytest.raises(RuntimeError), wh.transaction():
+        wh.execute("DELETE FROM t")
+        wh.execute("CREATE TABLE u AS SELECT 1 AS x")
+        raise RuntimeError("crash half-way")
+    assert wh.query("SELECT count(*) AS n FROM t").column("n")[0].as_py() == 2
+    assert not wh.table_exists("u")
+
+
+def test_errors_name_the_statement(wh: DuckDBWarehouse) -> None:
+    with pytest.raises(WarehouseError, match="no_such_table"):
+        wh.query("SELECT * FROM no_such_table")
+
+
+def test_transpile_qualifies_tables_not_ctes() -> None:
+    sql = (
+        "WITH spine AS (SELECT Id FROM crm_leads) "
+        "SELECT s.Id, r.RepCRD FROM spine s JOIN v_discovery_reps_all_vintages r ON true"
+    )
+    (out,) = transpile(sql, "bigquery", dataset="LeadScoring")
+    assert "LeadScoring.crm_leads" in out
+    assert "LeadScoring.v_discovery_reps_all_vintages" in out
+    assert "LeadScoring.spine" not in out
+    sqlglot.parse_one(out, read="bigquery")  # valid BigQuery
+
+
+class _RecordingClient:
+    """Stands in for google.cloud.bigquery.Client: records the SQL it is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def query(self, sql: str) -> Any:
+        self.sent.append(sql)
+        return self
+
+    def result(self) -> Any:
+        return self
+
+    def to_arrow(self) -> pa.Table:
+        return pa.table({"x": [1]})
+
+
+def test_bigquery_backend_sends_bigquery_sql() -> None:
+    client = _RecordingClient()
+    bq = BigQueryWarehouse(project="p", dataset="LeadScoring", client=client)
+    bq.create_view("v_x", "SELECT TRY_CAST(a AS BIGINT) AS a FROM snapshot_reps_2024_q1")
+    out = bq.query("SELECT count(*) FROM crm_leads")
+    assert out.num_rows == 1
+    assert "SAFE_CAST" in client.sent[0]
+    assert "LeadScoring.snapshot_reps_2024_q1" in client.sent[0]
+    assert "LeadScoring.crm_leads" in client.sent[1]
+
+
+def test_bigquery_transaction_is_one_script() -> None:
+    client = _RecordingClient()
+    bq = BigQueryWarehouse(project="p", dataset="LeadScoring", client=client)
+    with bq.transaction():
+        bq.execute("DELETE FROM lead_scores WHERE model_version = 'v1'")
+        bq.execute("INSERT INTO lead_scores SELECT * FROM staged")
+    assert len(client.sent) == 1
+    assert client.sent[0].startswith("BEGIN TRANSACTION")
+    assert client.sent[0].rstrip().endswith("COMMIT TRANSACTION")
