@@ -1,4 +1,4 @@
-"""Warehouse: DuckDB round trips for real; the BigQuery path through sqlglot and a recording client."""
+"""Warehouse: DuckDB round trips for real; BigQuery via sqlglot and a recording client."""
 
 from __future__ import annotations
 

@@ -1,15 +1,196 @@
-"""The ``leadscore`` command line: one thin command per stage."""
+"""The ``leadscore`` command line: one thin command per stage, plus ``run`` and ``demo``.
+
+Each command loads ``leadscore.toml`` from the current folder (or ``--config``), calls one
+library function, and prints a short summary. A failed gate exits with code 2 and its message.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
 import typer
+from rich.console import Console
+
+from leadscore.config import ConfigError, Settings, load_settings
 
 app = typer.Typer(help="Point-in-time lead scoring.", no_args_is_help=True, add_completion=False)
+console = Console()
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Config file (default ./leadscore.toml).")
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def _fail_loudly() -> Iterator[None]:
+    """Turn the library's loud failures into a message and a non-zero exit."""
+    from leadscore.gates import GateFailed
+
+    try:
+        yield
+    except GateFailed as exc:
+        console.print(f"[bold red]GATE FAILED[/bold red] {exc}")
+        raise typer.Exit(2) from None
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        console.print(f"[bold red]error:[/bold red] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _parse_ts(value: str) -> datetime:
+    ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if ts.tzinfo is None:
+        raise typer.BadParameter("give a time zone, e.g. 2025-11-01T00:00:00Z")
+    return ts
+
+
+def _call(fn: Callable[[], object]) -> object:
+    with _fail_loudly():
+        return fn()
 
 
 @app.command()
-def version() -> None:
-    """Print the version."""
-    from leadscore import __version__
+def synth(
+    out: Annotated[Path, typer.Option(help="Folder to write the world into.")] = Path("raw"),
+    scale: Annotated[float, typer.Option(min=0.0005, max=4.0)] = 1.0,
+    seed: int = 42,
+    signal: Annotated[str, typer.Option(help="default | weak")] = "default",
+) -> None:
+    """Generate the synthetic world (vendor files, Lead, Task, truth)."""
+    from leadscore.pipeline import stage_synth
 
-    typer.echo(__version__)
+    _call(
+        lambda: stage_synth(out, scale=scale, seed=seed, signal=_signal(signal), console=console)
+    )
+
+
+def _signal(value: str) -> Literal["default", "weak"]:
+    if value not in ("default", "weak"):
+        raise typer.BadParameter("signal is 'default' or 'weak'")
+    return value  # type: ignore[return-value]
+
+
+@app.command()
+def ingest(
+    src: Annotated[Path, typer.Argument(help="Delivery folder with vendor/ and crm/.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Load vendor snapshots and CRM exports into the warehouse."""
+    from leadscore.pipeline import stage_ingest
+
+    cfg = _settings(config)
+    _call(lambda: stage_ingest(cfg, src, console=console))
+
+
+@app.command()
+def build(
+    join: Annotated[
+        str, typer.Option(help="asof (correct) | quarter (the plan's, leaks)")
+    ] = "asof",
+    config: ConfigOpt = None,
+) -> None:
+    """Build the point-in-time training set and run the validation gates."""
+    from leadscore.pipeline import stage_build
+
+    cfg = _settings(config)
+    if join not in ("asof", "quarter"):
+        raise typer.BadParameter("join is 'asof' or 'quarter'")
+    _call(lambda: stage_build(cfg, join=join, console=console))  # type: ignore[arg-type]
+
+
+@app.command()
+def validate(config: ConfigOpt = None) -> None:
+    """Re-run the validation gates on the current training set."""
+    from leadscore.pipeline import stage_validate
+
+    cfg = _settings(config)
+    _call(lambda: stage_validate(cfg, console=console))
+
+
+@app.command()
+def train(
+    override: Annotated[
+        str | None, typer.Option(help="Ship despite failed model gates; the reason is recorded.")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Train, calibrate and evaluate; write a versioned model bundle."""
+    from leadscore.pipeline import stage_train
+
+    cfg = _settings(config)
+    _call(lambda: stage_train(cfg, override_reason=override, console=console))
+
+
+@app.command()
+def explain(
+    reference: Annotated[
+        Path | None, typer.Option(help="CSV of a previous model's ranking (rank,feature,gain).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Global drivers, comparison with a reference model, cohorts."""
+    from leadscore.pipeline import stage_explain
+
+    cfg = _settings(config)
+    _call(lambda: stage_explain(cfg, reference_csv=reference, console=console))
+
+
+@app.command()
+def score(
+    as_of: Annotated[str, typer.Option("--as-of", help="Score leads contacted up to this time.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Score new contacted leads: warehouse table, Salesforce upsert file, rejects."""
+    from leadscore.pipeline import stage_score
+
+    cfg = _settings(config)
+    _call(lambda: stage_score(cfg, as_of=_parse_ts(as_of), console=console))
+
+
+@app.command()
+def run(
+    raw: Annotated[
+        Path | None, typer.Option(help="Delivery folder to ingest first (skip to reuse tables).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """The whole pipeline: ingest, build, validate, train, explain, score, report."""
+    from leadscore.pipeline import run_pipeline
+
+    cfg = _settings(config)
+    _call(lambda: run_pipeline(cfg, raw_dir=raw, console=console))
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Working folder (created).")] = Path("demo"),
+    scale: Annotated[float, typer.Option(min=0.0005, max=4.0)] = 1.0,
+    seed: int = 42,
+    signal: Annotated[str, typer.Option(help="default | weak")] = "default",
+) -> None:
+    """Generate a synthetic world in WORKDIR and run the whole pipeline on it."""
+    from leadscore.pipeline import run_demo
+
+    _call(
+        lambda: run_demo(workdir, scale=scale, seed=seed, signal=_signal(signal), console=console)
+    )
+
+
+@app.command()
+def report(config: ConfigOpt = None) -> None:
+    """Render the one-page HTML report from the stages' results."""
+    from leadscore.pipeline import stage_report
+
+    cfg = _settings(config)
+    _call(lambda: stage_report(cfg, console=console))

@@ -62,10 +62,11 @@ class DuckDBWarehouse:
         self.execute(f'CREATE OR REPLACE VIEW "{name}" AS {sql}')
 
     def table_exists(self, name: str) -> bool:
-        row = self.con.execute(
+        # fetchall, not fetchone: DuckDB 2 refuses new work while a result is unfinished
+        rows = self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-        ).fetchone()
-        return bool(row and row[0])
+        ).fetchall()
+        return bool(rows and rows[0][0])
 
     def list_tables(self, prefix: str = "") -> list[str]:
         rows = self.con.execute(

@@ -1,0 +1,181 @@
+"""Calibrate stage: per-AUM-tier Platt (or isotonic) calibration, buckets and A/B/C tiers.
+
+Fitted on out-of-fold model margins only (rule 4). Everything learned here serializes to
+plain JSON (rule 8).
+
+Buckets and tiers are cut on *calibrated* probability at quantiles of the out-of-fold
+calibrated scores: Very Hot = top 5%, Hot = next 10%, Warm = next 25%, Cool = next 30%,
+Cold = the rest. Tier A = Very Hot + Hot, B = Warm, C = Cool + Cold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.isotonic import IsotonicRegression
+from sklearn.utils.validation import check_is_fitted
+
+AUM_TIERS = ("<$100M", "$100-500M", ">$500M", "Unknown")
+BUCKETS = ("Very Hot", "Hot", "Warm", "Cool", "Cold")
+#: Share of leads at or above each bucket's lower cut (cumulative from the top).
+BUCKET_SHARES = {"Very Hot": 0.05, "Hot": 0.15, "Warm": 0.40, "Cool": 0.70}
+TIER_OF_BUCKET = {"Very Hot": "A", "Hot": "A", "Warm": "B", "Cool": "C", "Cold": "C"}
+_EPS = 1e-12
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -35, 35))))
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    """Log-odds of probabilities, clipped away from 0 and 1."""
+    p = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
+    return np.asarray(np.log(p / (1 - p)))
+
+
+def fit_platt(margin: np.ndarray, y: np.ndarray, n_iter: int = 100) -> tuple[float, float]:
+    """Platt scaling ``p = sigmoid(a * margin + b)`` by Newton's method on the log loss.
+
+    Uses Platt's smoothed targets ((n_pos + 1) / (n_pos + 2) and 1 / (n_neg + 2)) so a
+    segment with few or no positives still gets a finite fit.
+    """
+    x = np.asarray(margin, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n_pos, n_neg = y.sum(), len(y) - y.sum()
+    t = np.where(y > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+    theta = np.zeros(2)
+    design = np.column_stack([x, np.ones_like(x)])
+
+    def loss(th: np.ndarray) -> float:
+        z = design @ th
+        return float(np.sum(np.logaddexp(0.0, z) - t * z))
+
+    current = loss(theta)
+    for _ in range(n_iter):
+        p = _sigmoid(design @ theta)
+        grad = design.T @ (p - t)
+        w = np.maximum(p * (1 - p), _EPS)
+        hess = design.T @ (design * w[:, None]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        scale = 1.0
+        while scale > 1e-6 and loss(theta - scale * step) > current:
+            scale /= 2  # backtracking keeps Newton from overshooting
+        theta = theta - scale * step
+        current = loss(theta)
+        if np.abs(scale * step).max() < 1e-10:
+            break
+    a, b = float(theta[0]), float(theta[1])
+    return a, b
+
+
+class SegmentCalibrator(BaseEstimator):
+    """One calibrator per segment (AUM tier) plus a global fallback.
+
+    Args:
+        method: "platt" (sigmoid on the margin) or "isotonic".
+        min_rows: segments with fewer rows or fewer than ``min_positives`` positives use
+            the global calibrator.
+        min_positives: see ``min_rows``.
+
+    Learned attributes: ``global_`` and ``segments_`` (segment -> parameters), each a dict of
+    plain floats; ``fallback_`` lists segments that use the global calibrator.
+    """
+
+    def __init__(self, method: str = "platt", min_rows: int = 200, min_positives: int = 10):
+        self.method = method
+        self.min_rows = min_rows
+        self.min_positives = min_positives
+
+    def fit(self, margin: Any, y: Any, segments: Any) -> SegmentCalibrator:
+        """Fit on out-of-fold margins (log-odds), labels and segment labels."""
+        if self.method not in ("platt", "isotonic"):
+            raise ValueError(f"unknown calibration method {self.method!r}")
+        margin = np.asarray(margin, dtype=float)
+        y = np.asarray(y, dtype=int)
+        segments = np.asarray(segments, dtype=object)
+        self.global_ = self._fit_one(margin, y)
+        self.segments_: dict[str, dict[str, Any]] = {}
+        self.fallback_: list[str] = []
+        for seg in AUM_TIERS + tuple(sorted(set(map(str, segments)) - set(AUM_TIERS))):
+            mask = segments == seg
+            if mask.sum() >= self.min_rows and y[mask].sum() >= self.min_positives:
+                self.segments_[seg] = self._fit_one(margin[mask], y[mask])
+            else:
+                self.fallback_.append(seg)
+        return self
+
+    def _fit_one(self, margin: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        if self.method == "platt":
+            a, b = fit_platt(margin, y)
+            return {"a": a, "b": b}
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(margin, y)
+        return {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
+
+    def _apply(self, params: Mapping[str, Any], margin: np.ndarray) -> np.ndarray:
+        if self.method == "platt":
+            return _sigmoid(params["a"] * margin + params["b"])
+        return np.asarray(np.interp(margin, params["x"], params["y"]))
+
+    def predict(self, margin: Any, segments: Any) -> np.ndarray:
+        """Calibrated probabilities; unknown segments use the global calibrator."""
+        check_is_fitted(self, "global_")
+        margin = np.asarray(margin, dtype=float)
+        segments = np.asarray(segments, dtype=object)
+        out = self._apply(self.global_, margin)
+        for seg, params in self.segments_.items():
+            mask = segments == seg
+            if mask.any():
+                out[mask] = self._apply(params, margin[mask])
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready parameters."""
+        check_is_fitted(self, "global_")
+        return {
+            "method": self.method,
+            "min_rows": self.min_rows,
+            "min_positives": self.min_positives,
+            "global": self.global_,
+            "segments": self.segments_,
+            "fallback": self.fallback_,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SegmentCalibrator:
+        """Rebuild a fitted calibrator from :meth:`to_dict` output."""
+        cal = cls(data["method"], int(data["min_rows"]), int(data["min_positives"]))
+        cal.global_ = dict(data["global"])
+        cal.segments_ = {k: dict(v) for k, v in data["segments"].items()}
+        cal.fallback_ = list(data["fallback"])
+        return cal
+
+
+def bucket_cutpoints(p: Any) -> dict[str, float]:
+    """Lower calibrated-probability cut of each bucket but Cold, from score quantiles."""
+    p = np.asarray(p, dtype=float)
+    return {name: float(np.quantile(p, 1 - share)) for name, share in BUCKET_SHARES.items()}
+
+
+def assign_buckets(p: Any, cutpoints: Mapping[str, float]) -> np.ndarray:
+    """Bucket name per probability: the first bucket (hottest first) whose cut it reaches."""
+    p = np.asarray(p, dtype=float)
+    out = np.full(len(p), "Cold", dtype=object)
+    for name in reversed(BUCKETS[:-1]):
+        out[p >= cutpoints[name]] = name
+    return out
+
+
+def assign_tiers(p: Any, cutpoints: Mapping[str, float]) -> np.ndarray:
+    """A/B/C call tier per probability (A = Very Hot + Hot, B = Warm, C = the rest)."""
+    buckets = assign_buckets(p, cutpoints)
+    return np.array([TIER_OF_BUCKET[b] for b in buckets], dtype=object)
+
+
+def fit_calibrators(
+    margin: np.ndarray, y: np.ndarray, segments: Sequence[str] | np.ndarray, method: str
+) -> SegmentCalibrator:
+    """Fit a per-AUM-tier calibrator on out-of-fold margins."""
+    return SegmentCalibrator(method=method).fit(margin, y, segments)

@@ -1,0 +1,448 @@
+"""Build stage: the point-in-time training set and the scoring set, from one SQL generator.
+
+Reads ``crm_leads`` and the all-vintage reps/firms views; writes ``training_set`` (one row per
+eligible contacted lead: features and label), ``build_exclusions`` (lead id + reason) and
+``scoring_set``. Training and scoring share :func:`pit_sql` (DESIGN rules 1, 2, 3 and 6).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from leadscore import tables
+from leadscore.catalog import Catalog
+from leadscore.config import Settings
+from leadscore.schema import FIRMS_COLUMNS, REPS_COLUMNS
+from leadscore.warehouse import Warehouse
+
+JoinMode = Literal["asof", "quarter"]
+#: Why a contacted lead is not in the training set, in order of precedence.
+CRD_REASONS: tuple[str, ...] = ("crd_missing", "crd_malformed", "crd_not_found", "no_snapshot_yet")
+LABEL_REASONS: tuple[str, ...] = ("negative_days", "right_censored")
+#: Columns every output table starts with; the catalog features follow.
+KEY_COLUMNS: tuple[str, ...] = ("lead_id", "RepCRD", "OwnerId", "contact_ts")
+LABEL_COLUMNS: tuple[str, ...] = ("converted_ts", "days_to_conversion", "target")
+VINTAGE_COLUMNS: tuple[str, ...] = (
+    "reps_snapshot_quarter",
+    "reps_available_at",
+    "firms_snapshot_quarter",
+    "firms_available_at",
+)
+_FIRM_ONLY = tuple(c for c in FIRMS_COLUMNS if c not in REPS_COLUMNS)
+
+
+@dataclass(frozen=True)
+class PitContext:
+    """Everything the point-in-time SQL depends on (the feast-style template context).
+
+    ``training`` turns on the label and the exclusion reasons (negative days, censoring);
+    otherwise the point in time is ``min(contact_ts, as_of)`` (``as_of`` for leads never
+    contacted) and every requested lead comes back, with its ``pit_status``.
+    """
+
+    join: JoinMode
+    training: bool
+    as_of: datetime
+    label_window_days: int
+    lead_ids: tuple[str, ...] | None = None
+    leads_table: str = tables.LEADS
+    reps_table: str = tables.REPS_ALL_VINTAGES
+    firms_table: str = tables.FIRMS_ALL_VINTAGES
+    lead_id_col: str = "Id"
+    contacted_ts_col: str = "Stage_Entered_Contacting__c"
+    converted_ts_col: str = "Stage_Entered_Call_Scheduled__c"
+    owner_col: str = "OwnerId"
+
+    @classmethod
+    def from_settings(cls, cfg: Settings, **kwargs: Any) -> PitContext:
+        """Context with the CRM column mapping and label window of ``cfg``."""
+        base: dict[str, Any] = {
+            "label_window_days": cfg.dataset.label_window_days,
+            "lead_id_col": cfg.crm.lead_id_col,
+            "contacted_ts_col": cfg.crm.contacted_ts_col,
+            "converted_ts_col": cfg.crm.converted_ts_col,
+            "owner_col": cfg.crm.owner_col,
+        }
+        return cls(**{**base, **kwargs})
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What ``build`` did. Invariant: ``n_rows + sum(excluded) + n_negative_days + n_censored
+    == n_contacted``."""
+
+    join: str
+    table: str
+    exclusions_table: str
+    as_of: datetime
+    as_of_source: str
+    label_window_days: int
+    n_leads: int
+    n_contacted: int
+    n_duplicate_lead_ids: int
+    excluded: dict[str, int]
+    n_crd_matched: int
+    n_negative_days: int
+    n_censored: int
+    n_rows: int
+    n_positives: int
+    n_late_conversions: int
+    n_firm_unmatched: int
+    timing: dict[str, float] = field(default_factory=dict)
+    sql: str = ""
+
+    @property
+    def crd_match_rate(self) -> float:
+        """Share of contacted leads that joined a reps vintage."""
+        return self.n_crd_matched / self.n_contacted if self.n_contacted else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (without the SQL text)."""
+        out = asdict(self)
+        out.pop("sql")
+        out["as_of"] = self.as_of.isoformat()
+        out["crd_match_rate"] = self.crd_match_rate
+        return out
+
+
+@dataclass(frozen=True)
+class ScoringSetResult:
+    """What ``build_scoring_set`` wrote: one row per requested lead, with its ``pit_status``."""
+
+    table: str
+    as_of: datetime
+    n_rows: int
+    by_status: dict[str, int]
+    sql: str = ""
+
+
+# ---------------------------------------------------------------------------- SQL generator
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _ts_literal(ts: datetime) -> str:
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp {ts!r} must carry a time zone")
+    return f"CAST('{ts.astimezone(UTC).isoformat()}' AS TIMESTAMPTZ)"
+
+
+def _str_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _spine_cte(ctx: PitContext) -> str:
+    contact = f"l.{_q(ctx.contacted_ts_col)}"
+    if ctx.training:
+        pit = contact
+    else:
+        as_of = _ts_literal(ctx.as_of)
+        pit = f"CASE WHEN {contact} IS NULL OR {contact} > {as_of} THEN {as_of} ELSE {contact} END"
+    if ctx.lead_ids is not None:
+        ids = ", ".join(_str_literal(i) for i in ctx.lead_ids) or "NULL"
+        where = f"CAST(l.{_q(ctx.lead_id_col)} AS VARCHAR) IN ({ids})"
+    elif ctx.training:
+        where = f"{contact} IS NOT NULL"
+    else:
+        where = f"{contact} IS NOT NULL AND {contact} <= {_ts_literal(ctx.as_of)}"
+    scope = "the contacted leads" if ctx.training else "the leads to score"
+    return f"""-- 1. Restrict leads to {scope}; one row per lead id
+--    (duplicate ids: earliest contact, then lowest RepCRD).
+lead_spine AS (
+  SELECT
+    CAST(l.{_q(ctx.lead_id_col)} AS VARCHAR) AS lead_id,
+    l."RepCRD" AS "RepCRD",
+    l.crd_status AS crd_status,
+    l.{_q(ctx.owner_col)} AS "OwnerId",
+    {contact} AS contact_ts,
+    l.{_q(ctx.converted_ts_col)} AS converted_ts,
+    {pit} AS pit_ts
+  FROM {ctx.leads_table} AS l
+  WHERE {where}
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY l.{_q(ctx.lead_id_col)} ORDER BY {contact} NULLS LAST, l."RepCRD" NULLS LAST
+  ) = 1
+)"""
+
+
+def _vintage_ctes(ctx: PitContext, rep_cols: list[str], firm_cols: list[str]) -> str:
+    reps_select = ", ".join(_q(c) for c in ["RepCRD", "RIAFirmCRD", *rep_cols])
+    firms_select = ", ".join(_q(c) for c in ["RIAFirmCRD", *firm_cols])
+    reps_cols = ", ".join(f"r.{_q(c)}" for c in ["RepCRD", "RIAFirmCRD", *rep_cols])
+    firms_cols = ", ".join(f"f.{_q(c)}" for c in firm_cols) or "NULL AS _no_firm_columns"
+    if ctx.join == "asof":
+        reps_on = "r.available_at <= s.pit_ts"
+        firms_on = "f.available_at <= s.pit_ts"
+        step2 = "2. Join on CRD with available_at <= the lead's point in time (as-of join)."
+    else:
+        reps_on = (
+            "r.snapshot_quarter = CAST(DATE_TRUNC('quarter', CAST(s.pit_ts AS DATE)) AS DATE)"
+        )
+        firms_on = "f.snapshot_quarter = ra.reps_snapshot_quarter"
+        step2 = "2. Join on CRD and contact_quarter = snapshot_quarter (the plan's join; leaks)."
+    return f"""-- 1b. Restrict vintages to the spine's CRDs first, so the join touches few rows.
+reps_candidates AS (
+  SELECT {reps_select}, snapshot_quarter, available_at
+  FROM {ctx.reps_table}
+  WHERE "RepCRD" IN (SELECT "RepCRD" FROM lead_spine WHERE "RepCRD" IS NOT NULL)
+),
+-- {step2}
+-- 3. Break ties: latest available_at, then latest snapshot_quarter.
+-- 4. Keep the latest: one reps row per lead.
+reps_pit AS (
+  SELECT s.lead_id, {reps_cols},
+    r.snapshot_quarter AS reps_snapshot_quarter, r.available_at AS reps_available_at
+  FROM lead_spine AS s
+  JOIN reps_candidates AS r ON r."RepCRD" = s."RepCRD" AND {reps_on}
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY s.lead_id ORDER BY r.available_at DESC, r.snapshot_quarter DESC
+  ) = 1
+),
+-- 2.-4. again for firms: the rep row's RIAFirmCRD, as of the same point in time.
+firms_candidates AS (
+  SELECT {firms_select}, snapshot_quarter, available_at
+  FROM {ctx.firms_table}
+  WHERE "RIAFirmCRD" IN (SELECT "RIAFirmCRD" FROM reps_pit WHERE "RIAFirmCRD" IS NOT NULL)
+),
+firms_pit AS (
+  SELECT ra.lead_id, {firms_cols},
+    f.snapshot_quarter AS firms_snapshot_quarter, f.available_at AS firms_available_at
+  FROM reps_pit AS ra
+  JOIN lead_spine AS s ON s.lead_id = ra.lead_id
+  JOIN firms_candidates AS f ON f."RIAFirmCRD" = ra."RIAFirmCRD" AND {firms_on}
+  QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY ra.lead_id ORDER BY f.available_at DESC, f.snapshot_quarter DESC
+  ) = 1
+),
+reps_seen AS (SELECT DISTINCT "RepCRD" FROM reps_candidates)"""
+
+
+def _joined_cte(rep_cols: list[str], firm_cols: list[str]) -> str:
+    cols = [f"r.{_q(c)}" for c in ["RIAFirmCRD", *rep_cols]]
+    cols += [f"f.{_q(c)}" for c in firm_cols]
+    cols += [f"r.{c}" for c in VINTAGE_COLUMNS[:2]] + [f"f.{c}" for c in VINTAGE_COLUMNS[2:]]
+    return f"""-- 5. Left-join back to the lead spine so no lead disappears silently; say why
+--    a lead has no vintage.
+joined AS (
+  SELECT s.*, {", ".join(cols)},
+    CASE
+      WHEN s.crd_status = 'missing' THEN 'crd_missing'
+      WHEN s.crd_status = 'malformed' OR s."RepCRD" IS NULL THEN 'crd_malformed'
+      WHEN r.lead_id IS NOT NULL THEN 'ok'
+      WHEN seen."RepCRD" IS NULL THEN 'crd_not_found'
+      ELSE 'no_snapshot_yet'
+    END AS pit_status
+  FROM lead_spine AS s
+  LEFT JOIN reps_pit AS r ON r.lead_id = s.lead_id
+  LEFT JOIN firms_pit AS f ON f.lead_id = s.lead_id
+  LEFT JOIN reps_seen AS seen ON seen."RepCRD" = s."RepCRD"
+)"""
+
+
+def _final_select(ctx: PitContext, catalog: Catalog) -> str:
+    window = f"INTERVAL {int(ctx.label_window_days)} DAY"
+    out = ["lead_id", '"RepCRD"', '"OwnerId"', "contact_ts"]
+    if ctx.training:
+        censor_from = _ts_literal(ctx.as_of)
+        out += [
+            "converted_ts",
+            "DATE_DIFF('day', CAST(contact_ts AS DATE), CAST(converted_ts AS DATE))"
+            " AS days_to_conversion",
+            "CAST(CASE WHEN converted_ts >= contact_ts AND converted_ts <= contact_ts + "
+            f"{window} THEN 1 ELSE 0 END AS BIGINT) AS target",
+        ]
+    else:
+        out.append("pit_ts")
+    out += list(VINTAGE_COLUMNS)
+    out += [catalog.select_sql(s.name) for s in catalog.segments]
+    out += [catalog.select_sql(name) for name in catalog.model_features()]
+    out.append("pit_status")
+    if ctx.training:
+        out.append(
+            "CASE WHEN pit_status <> 'ok' THEN pit_status"
+            " WHEN converted_ts < contact_ts THEN 'negative_days'"
+            f" WHEN contact_ts > {censor_from} - {window} THEN 'right_censored'"
+            " END AS exclusion_reason"
+        )
+    body = ",\n  ".join(out)
+    return (
+        f"-- 6. Features from the catalog, segments{' and the label' if ctx.training else ''}.\n"
+        f"SELECT\n  {body}\nFROM joined"
+    )
+
+
+def pit_sql(ctx: PitContext, catalog: Catalog) -> str:
+    """The one point-in-time SQL statement (DuckDB dialect) for ``ctx``.
+
+    One output row per lead of the spine (invariant), whether or not it matched a vintage:
+    ``pit_status`` says why not, and in training ``exclusion_reason`` is NULL for the rows
+    that belong in the training set.
+    """
+    raw = catalog.raw_columns() | {"Home_MetropolitanArea", "TotalAssetsInMillions"}
+    rep_cols = sorted(c for c in raw if c in REPS_COLUMNS and c not in ("RepCRD", "RIAFirmCRD"))
+    firm_cols = sorted(c for c in raw if c in _FIRM_ONLY)
+    header = (
+        f"-- leadscore point-in-time query: join={ctx.join}, "
+        f"{'training (label on)' if ctx.training else 'scoring (label off)'}, "
+        f"as_of={ctx.as_of.astimezone(UTC).isoformat()}, catalog={catalog.fingerprint[:12]}"
+    )
+    ctes = ",\n".join(
+        [
+            _spine_cte(ctx),
+            _vintage_ctes(ctx, rep_cols, firm_cols),
+            _joined_cte(rep_cols, firm_cols),
+        ]
+    )
+    return f"{header}\nWITH\n{ctes}\n{_final_select(ctx, catalog)}"
+
+
+# ---------------------------------------------------------------------------- runners
+def resolve_as_of(wh: Warehouse, cfg: Settings, as_of: datetime | None) -> tuple[datetime, str]:
+    """The extraction time: the argument, else ``cfg.dataset.as_of``, else the latest CRM
+    timestamp in the data (never the wall clock)."""
+    if as_of is not None:
+        return as_of, "argument"
+    if cfg.dataset.as_of is not None:
+        return cfg.dataset.as_of, "config"
+    cols = [cfg.crm.contacted_ts_col, cfg.crm.converted_ts_col]
+    latest = ", ".join(f"MAX({_q(c)})" for c in cols)
+    row = wh.query(f"SELECT {latest} FROM {tables.LEADS}").to_pylist()[0]
+    values = [v for v in row.values() if v is not None]
+    if not values:
+        raise ValueError("no as_of: set dataset.as_of; the leads carry no timestamps")
+    return max(values), "data"
+
+
+def build_training_set(
+    wh: Warehouse,
+    cfg: Settings,
+    catalog: Catalog,
+    join: JoinMode | None = None,
+    *,
+    as_of: datetime | None = None,
+    table: str | None = None,
+    exclusions_table: str | None = None,
+) -> BuildResult:
+    """Build the point-in-time training set in the warehouse.
+
+    Args:
+        join: ``asof`` (default from config) or ``quarter`` (the plan's leaky join, for
+            comparison; writes ``training_set_quarter`` unless ``table`` is given).
+        as_of: extraction time for right-censoring (default ``cfg.dataset.as_of``, else the
+            latest CRM timestamp).
+
+    Invariant: one row per eligible contacted lead; every other contacted lead is in the
+    exclusions table with its reason.
+    """
+    join = join or cfg.dataset.join
+    suffix = "" if join == "asof" else f"_{join}"
+    table = table or tables.TRAINING_SET + suffix
+    exclusions_table = exclusions_table or tables.BUILD_EXCLUSIONS + suffix
+    spine = f"{table}_spine"
+    timing: dict[str, float] = {}
+    started = time.perf_counter()
+    as_of, source = resolve_as_of(wh, cfg, as_of)
+    ctx = PitContext.from_settings(cfg, join=join, training=True, as_of=as_of)
+    sql = pit_sql(ctx, catalog)
+    wanted = [*KEY_COLUMNS, *LABEL_COLUMNS, *VINTAGE_COLUMNS]
+    wanted += [s.name for s in catalog.segments] + catalog.model_features()
+    select = ", ".join(_q(c) for c in wanted)
+    with wh.transaction():
+        wh.execute(f"CREATE OR REPLACE TABLE {spine} AS\n{sql}")
+        timing["pit_join_s"] = time.perf_counter() - started
+        wh.execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM {spine}"
+            " WHERE exclusion_reason IS NULL ORDER BY contact_ts, lead_id"
+        )
+        wh.execute(
+            f"CREATE OR REPLACE TABLE {exclusions_table} AS SELECT lead_id, "
+            f"exclusion_reason AS reason FROM {spine} WHERE exclusion_reason IS NOT NULL"
+            " ORDER BY lead_id"
+        )
+    counts = _build_counts(wh, cfg, spine, ctx)
+    timing["total_s"] = time.perf_counter() - started
+    return BuildResult(
+        join=join,
+        table=table,
+        exclusions_table=exclusions_table,
+        as_of=as_of,
+        as_of_source=source,
+        label_window_days=ctx.label_window_days,
+        timing=timing,
+        sql=sql,
+        **counts,
+    )
+
+
+def _build_counts(wh: Warehouse, cfg: Settings, spine: str, ctx: PitContext) -> dict[str, Any]:
+    window = f"INTERVAL {int(ctx.label_window_days)} DAY"
+    rows = wh.query(
+        f"""SELECT exclusion_reason, pit_status,
+          COUNT(*) AS n,
+          SUM(target) AS n_pos,
+          SUM(CASE WHEN converted_ts > contact_ts + {window} THEN 1 ELSE 0 END) AS n_late,
+          SUM(CASE WHEN pit_status = 'ok' AND firms_snapshot_quarter IS NULL
+              THEN 1 ELSE 0 END) AS n_firm_unmatched
+        FROM {spine} GROUP BY exclusion_reason, pit_status"""
+    ).to_pylist()
+    by_reason: dict[str | None, int] = {}
+    for row in rows:
+        by_reason[row["exclusion_reason"]] = by_reason.get(row["exclusion_reason"], 0) + row["n"]
+    kept = [r for r in rows if r["exclusion_reason"] is None]
+    contact = _q(cfg.crm.contacted_ts_col)
+    lead_id = _q(cfg.crm.lead_id_col)
+    leads = wh.query(
+        f"SELECT COUNT(*) AS n, COUNT({contact}) AS n_contacted, "
+        f"COUNT(DISTINCT CASE WHEN {contact} IS NOT NULL THEN {lead_id} END) AS n_distinct "
+        f"FROM {tables.LEADS}"
+    ).to_pylist()[0]
+    return {
+        "n_leads": leads["n"],
+        "n_contacted": sum(r["n"] for r in rows),
+        "n_duplicate_lead_ids": leads["n_contacted"] - leads["n_distinct"],
+        "excluded": {reason: by_reason.get(reason, 0) for reason in CRD_REASONS},
+        "n_crd_matched": sum(r["n"] for r in rows if r["pit_status"] == "ok"),
+        "n_negative_days": by_reason.get("negative_days", 0),
+        "n_censored": by_reason.get("right_censored", 0),
+        "n_rows": sum(r["n"] for r in kept),
+        "n_positives": int(sum(r["n_pos"] or 0 for r in kept)),
+        "n_late_conversions": int(sum(r["n_late"] or 0 for r in kept)),
+        "n_firm_unmatched": int(sum(r["n_firm_unmatched"] or 0 for r in kept)),
+    }
+
+
+def build_scoring_set(
+    wh: Warehouse,
+    cfg: Settings,
+    catalog: Catalog,
+    lead_ids: list[str] | tuple[str, ...] | None = None,
+    *,
+    as_of: datetime,
+    join: JoinMode | None = None,
+    table: str = tables.SCORING_SET,
+) -> ScoringSetResult:
+    """Build the scoring set: the same SQL as training, label and censoring off.
+
+    Args:
+        lead_ids: leads to score; default every lead contacted at or before ``as_of``.
+        as_of: the scoring time. Each lead's point in time is ``min(contact_ts, as_of)``, so a
+            training lead scored as of its contact time gets bit-identical features.
+
+    Invariant: one row per requested lead that exists, with ``pit_status`` = ``ok`` or the
+    reason it has no vintage (its features are then NULL); the score stage rejects those.
+    """
+    ids = None if lead_ids is None else tuple(str(i) for i in lead_ids)
+    ctx = PitContext.from_settings(
+        cfg, join=join or cfg.dataset.join, training=False, as_of=as_of, lead_ids=ids
+    )
+    sql = pit_sql(ctx, catalog)
+    with wh.transaction():
+        wh.execute(f"CREATE OR REPLACE TABLE {table} AS\n{sql}\nORDER BY lead_id")
+    rows = wh.query(f"SELECT pit_status, COUNT(*) AS n FROM {table} GROUP BY pit_status")
+    by_status = {r["pit_status"]: r["n"] for r in rows.to_pylist()}
+    return ScoringSetResult(
+        table=table, as_of=as_of, n_rows=sum(by_status.values()), by_status=by_status, sql=sql
+    )

@@ -1,0 +1,237 @@
+"""Explain stage, words: turn one lead's per-feature SHAP contributions into driver texts.
+
+Reads the feature catalog's display name and unit for each feature; writes nothing. The texts
+are what an SGA sees in Salesforce ("Firm AUM under $100M: $62M (+0.42)"), so the joined
+text always fits the Salesforce field (255 characters by default).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+#: Day names for numeric day-of-week features, by the unit the catalog gives them.
+_ISO_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_DOW_UNITS = {
+    # unit -> (first code, day names in code order)
+    "isodow": (1, _ISO_DAYS),
+    "weekday": (1, _ISO_DAYS),
+    "dayofweek": (0, (_ISO_DAYS[6], *_ISO_DAYS[:6])),  # DuckDB dayofweek: 0 = Sunday
+    "bq_dayofweek": (1, (_ISO_DAYS[6], *_ISO_DAYS[:6])),  # BigQuery DAYOFWEEK: 1 = Sunday
+}
+_MILLION_UNITS = {"$m", "usd_m", "usd millions", "$ millions", "musd", "millions_usd", "$mm"}
+_DOLLAR_UNITS = {"$", "usd", "dollars"}
+_PERCENT_UNITS = {"%", "percent", "pct"}
+_SHARE_UNITS = {"share", "fraction", "proportion"}
+_ELLIPSIS = "..."
+
+
+@dataclass(frozen=True)
+class Driver:
+    """One reason behind a lead's score: a feature, the lead's value and its contribution."""
+
+    feature: str
+    text: str
+    value: Any
+    contribution: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the value as text when it is not a plain number or bool)."""
+        out = asdict(self)
+        value = self.value
+        if value is not None and not isinstance(value, bool | int | float | str):
+            out["value"] = str(value)
+        return out
+
+
+def display_of(catalog: Any, feature: str) -> tuple[str, str | None]:
+    """The display label and unit the catalog gives ``feature`` (the name itself if none).
+
+    Reads ``catalog.feature(name)`` (an entry with ``display`` and ``unit``) when the catalog
+    has it, else ``catalog.display(name)``: a string, a ``(label, unit)`` pair, a mapping with
+    ``label``/``display``/``name`` and ``unit``, or an object with those attributes.
+    """
+    shown: Any = None
+    for method in ("feature", "display"):  # the structured entry first, then the text
+        fn = getattr(catalog, method, None)
+        if fn is None:
+            continue
+        try:
+            shown = fn(feature)
+        except (KeyError, LookupError, ValueError):
+            continue
+        break
+    if shown is None:
+        return feature, None
+    if isinstance(shown, str):
+        return shown, None
+    if isinstance(shown, Sequence):
+        return str(shown[0]), (str(shown[1]) if len(shown) > 1 and shown[1] else None)
+    if isinstance(shown, Mapping):
+        label = shown.get("label") or shown.get("display") or shown.get("name") or feature
+        return str(label), (str(shown["unit"]) if shown.get("unit") else None)
+    label = (
+        getattr(shown, "label", None)
+        or getattr(shown, "display", None)
+        or getattr(shown, "name", None)
+    )
+    unit = getattr(shown, "unit", None)
+    return str(label or feature), (str(unit) if unit else None)
+
+
+def is_missing(value: Any) -> bool:
+    """True for None, NaN and pandas' NA/NaT."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)  # NaN, NaT, pd.NA compare unequal to themselves
+    except (TypeError, ValueError):
+        return False
+
+
+def format_value(value: Any, unit: str | None) -> str:
+    """Render a feature value in its unit: ``$62M``, ``12.5%``, ``7.2 years``, ``Saturday``."""
+    if is_missing(value):
+        return "unknown"
+    key = (unit or "").strip().lower()
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if not isinstance(value, int | float | np.integer | np.floating):
+        return str(value)
+    x = float(value)
+    if key in _DOW_UNITS:
+        first, names = _DOW_UNITS[key]
+        idx = int(round(x)) - first
+        return names[idx] if 0 <= idx < len(names) else _number(x)
+    if key in _MILLION_UNITS:
+        return _money(x * 1e6)
+    if key.startswith("$m per "):  # "$M per client" -> "$1.2M per client"
+        return f"{_money(x * 1e6)} {unit.strip()[3:]}" if unit else _money(x * 1e6)
+    if key in _DOLLAR_UNITS:
+        return _money(x)
+    if key in _PERCENT_UNITS:
+        return f"{_number(x)}%"
+    if key in _SHARE_UNITS:
+        return f"{_number(100 * x)}%"
+    if key in {"years", "year", "yrs"}:
+        return f"{_number(x)} {'year' if x == 1 else 'years'}"
+    if key in {"", "count", "number", "ratio", "flag"}:
+        return _number(x)
+    return f"{_number(x)} {unit}"
+
+
+def _number(x: float) -> str:
+    if math.isinf(x):
+        return "infinite"
+    if float(x).is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    if abs(x) >= 1:
+        return f"{x:.1f}"
+    return f"{x:.2g}"
+
+
+def _money(dollars: float) -> str:
+    sign = "-" if dollars < 0 else ""
+    d = abs(dollars)
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if d >= size:
+            return f"{sign}${_number(round(d / size, 1))}{suffix}"
+    return f"{sign}${d:,.0f}"
+
+
+def driver_text(label: str, unit: str | None, value: Any) -> str:
+    """Plain words for one feature value, without the contribution.
+
+    A label may carry a ``{value}`` placeholder ("Contacted on a {value}"); a bool feature that
+    is true is just its label ("CFP holder"); otherwise ``"<label>: <value>"``.
+    """
+    if "{value}" in label and not is_missing(value):
+        return label.replace("{value}", format_value(value, unit))
+    plain = label.replace("{value}", "").strip()
+    if isinstance(value, bool | np.bool_) or (unit or "").lower() in {"flag", "bool"}:
+        if is_missing(value):
+            return f"{plain}: unknown"
+        return plain if bool(value) else f"{plain}: no"
+    return f"{plain}: {format_value(value, unit)}"
+
+
+def pick_drivers(
+    contributions: Mapping[str, float],
+    values: Mapping[str, Any],
+    catalog: Any,
+    n_positive: int,
+    n_negative: int,
+) -> tuple[list[Driver], list[Driver]]:
+    """The lead's strongest positive and negative drivers, strongest first.
+
+    Ties in contribution are broken by feature name so the choice is deterministic.
+    """
+    items = sorted(contributions.items(), key=lambda kv: (-kv[1], kv[0]))
+    positive = [kv for kv in items if kv[1] > 0][:n_positive]
+    negative = sorted((kv for kv in items if kv[1] < 0), key=lambda kv: (kv[1], kv[0]))
+    return (
+        [_driver(f, c, values.get(f), catalog) for f, c in positive],
+        [_driver(f, c, values.get(f), catalog) for f, c in negative[:n_negative]],
+    )
+
+
+def _driver(feature: str, contribution: float, value: Any, catalog: Any) -> Driver:
+    if isinstance(value, np.generic):
+        value = value.item()
+    label, unit = display_of(catalog, feature)
+    return Driver(feature, driver_text(label, unit, value), value, float(contribution))
+
+
+def _item(driver: Driver) -> str:
+    return f"{driver.text} ({driver.contribution:+.2f})"
+
+
+def join_drivers(positive: Sequence[Driver], negative: Sequence[Driver], max_chars: int) -> str:
+    """One line for Salesforce: ``Up: a (+0.42); b (+0.31) | Down: c (-0.20)``.
+
+    Never longer than ``max_chars``: weaker drivers are dropped first (alternating, so the
+    strongest negative outranks the 4th positive), and an item that cannot fit alone is cut
+    with ``...``.
+    """
+    priority = _priority(len(positive), len(negative))
+    kept: set[tuple[str, int]] = set()
+    for key in priority:
+        trial = kept | {key}
+        if len(_render(positive, negative, trial)) <= max_chars:
+            kept = trial
+    text = _render(positive, negative, kept)
+    if not kept and priority:  # even the strongest driver alone is too long
+        text = _render(positive, negative, {priority[0]})
+    return text if len(text) <= max_chars else text[: max_chars - len(_ELLIPSIS)] + _ELLIPSIS
+
+
+def _priority(n_pos: int, n_neg: int) -> list[tuple[str, int]]:
+    order: list[tuple[str, int]] = []
+    pos = [("+", i) for i in range(n_pos)]
+    neg = [("-", i) for i in range(n_neg)]
+    # two positives, then one negative, repeated: the top 5 + top 3 layout of the issue
+    while pos or neg:
+        order.extend(pos[:2])
+        del pos[:2]
+        order.extend(neg[:1])
+        del neg[:1]
+    return order
+
+
+def _render(
+    positive: Sequence[Driver], negative: Sequence[Driver], kept: set[tuple[str, int]]
+) -> str:
+    ups = [_item(d) for i, d in enumerate(positive) if ("+", i) in kept]
+    downs = [_item(d) for i, d in enumerate(negative) if ("-", i) in kept]
+    parts = []
+    if ups:
+        parts.append("Up: " + "; ".join(ups))
+    if downs:
+        parts.append("Down: " + "; ".join(downs))
+    return " | ".join(parts)

@@ -1,0 +1,452 @@
+"""Explain stage: exact TreeSHAP from XGBoost itself, per-lead drivers, global importance.
+
+Reads a model bundle and a feature frame (training/holdout rows or a scoring batch); writes the
+importance CSV, a summary plot, the comparison with a previous model's ranking and the cohort
+report into a reports folder (``explain_model``). Contributions come from
+``booster.predict(..., pred_contribs=True)`` for every row: no sampling, no ``shap`` package.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from scipy.stats import spearmanr
+
+from leadscore.config import ScoreConfig
+from leadscore.drivers import Driver, join_drivers, pick_drivers
+from leadscore.io import atomic_path, write_json
+
+#: Separators between a categorical source feature and its level in one-hot column names.
+_ONEHOT_SEPARATORS = ("=", "__", ":", ".", "_")
+
+
+@dataclass(frozen=True)
+class Contributions:
+    """Per-row SHAP values of one matrix: ``values.sum(axis=1) + bias == margin``."""
+
+    columns: tuple[str, ...]
+    values: np.ndarray
+    bias: np.ndarray
+
+    @property
+    def margin(self) -> np.ndarray:
+        """The model margin (log-odds) the contributions add up to."""
+        return np.asarray(self.values.sum(axis=1, dtype=np.float64) + self.bias)
+
+
+def compute_contributions(bundle: Any, df: pd.DataFrame) -> Contributions:
+    """Exact TreeSHAP contributions for every row of ``df`` through the bundle's preprocessing.
+
+    Invariant: one output row per input row, in order.
+    """
+    dmatrix = bundle.prepare_matrix(df)
+    kwargs: dict[str, Any] = {"pred_contribs": True}
+    iteration_range = getattr(bundle, "iteration_range", None)
+    if iteration_range:
+        kwargs["iteration_range"] = tuple(iteration_range)
+    raw = np.asarray(bundle.booster.predict(dmatrix, **kwargs), dtype=np.float64)
+    if raw.ndim != 2:
+        raise ValueError(f"expected a 2-D contribution matrix, got shape {raw.shape}")
+    columns = tuple(_matrix_columns(dmatrix, bundle, raw.shape[1] - 1))
+    return Contributions(columns=columns, values=raw[:, :-1], bias=raw[:, -1])
+
+
+def _matrix_columns(dmatrix: xgb.DMatrix, bundle: Any, n_cols: int) -> list[str]:
+    names = list(dmatrix.feature_names or [])
+    if len(names) == n_cols:
+        return names
+    features = list(bundle.features)
+    if len(features) == n_cols:
+        return features
+    return [f"f{i}" for i in range(n_cols)]
+
+
+def source_features(
+    columns: Sequence[str],
+    features: Sequence[str],
+    groups: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Map each matrix column to the feature it came from (one-hot levels fold to their source).
+
+    An explicit ``groups`` mapping wins; then an exact name; then the longest feature name that
+    prefixes the column followed by a separator (``metro_area=NYC`` -> ``metro_area``).
+    """
+    groups = groups or {}
+    by_length = sorted(features, key=len, reverse=True)
+    out: dict[str, str] = {}
+    for col in columns:
+        if col in groups:
+            out[col] = groups[col]
+        elif col in features:
+            out[col] = col
+        else:
+            out[col] = next(
+                (f for f in by_length if any(col.startswith(f + s) for s in _ONEHOT_SEPARATORS)),
+                col,
+            )
+    return out
+
+
+def fold_contributions(
+    contrib: Contributions,
+    features: Sequence[str],
+    index: pd.Index | None = None,
+    groups: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Contributions summed per source feature: one column per feature, in ``features`` order.
+
+    Folding keeps additivity: each row still sums (with the bias) to the margin.
+    """
+    mapping = source_features(contrib.columns, features, groups)
+    frame = pd.DataFrame(contrib.values, columns=list(contrib.columns), index=index)
+    folded = frame.T.groupby(pd.Series(mapping)).sum().T
+    order = [f for f in features if f in folded.columns]
+    order += sorted(c for c in folded.columns if c not in order)
+    return folded.reindex(columns=order).astype(np.float64)
+
+
+def bundle_groups(bundle: Any) -> dict[str, str] | None:
+    """The bundle's own column -> source feature mapping, when it declares one."""
+    groups = getattr(bundle, "feature_groups", None)
+    return dict(groups) if isinstance(groups, Mapping) else None
+
+
+def lead_drivers(
+    folded: pd.DataFrame,
+    df: pd.DataFrame,
+    catalog: Any,
+    cfg: ScoreConfig,
+) -> list[tuple[list[Driver], list[Driver], str]]:
+    """Per row: (top positive drivers, top negative drivers, joined text that fits the field)."""
+    out = []
+    values = df.reindex(columns=folded.columns)
+    for (_, contrib_row), (_, value_row) in zip(folded.iterrows(), values.iterrows(), strict=True):
+        pos, neg = pick_drivers(
+            contrib_row.to_dict(),
+            value_row.to_dict(),
+            catalog,
+            cfg.drivers_positive,
+            cfg.drivers_negative,
+        )
+        out.append((pos, neg, join_drivers(pos, neg, cfg.max_drivers_chars)))
+    return out
+
+
+def global_importance(folded: pd.DataFrame) -> pd.DataFrame:
+    """Mean |SHAP| per source feature, ranked (1 = most important; ties by name)."""
+    mean_abs = folded.abs().mean(axis=0)
+    table = pd.DataFrame({"feature": mean_abs.index.astype(str), "mean_abs_shap": mean_abs.values})
+    table = table.sort_values(["mean_abs_shap", "feature"], ascending=[False, True])
+    total = float(table["mean_abs_shap"].sum())
+    table["share"] = table["mean_abs_shap"] / total if total > 0 else 0.0
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    return table.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ReferenceComparison:
+    """How our ranking compares with a previous model's (the plan's "m5 top 25" check)."""
+
+    n_reference: int
+    overlap_top10: list[str]
+    overlap_top25: list[str]
+    top10_size: int
+    top25_size: int
+    spearman: float | None
+    n_shared: int
+    rose: list[dict[str, Any]]
+    fell: list[dict[str, Any]]
+    missing_from_ours: list[str]
+    new_in_our_top25: list[str]
+    previous_top: str
+    previous_top_rank_now: int | None
+    previous_top_still_top: bool
+    our_top: str
+    shared: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def load_reference(path: Path) -> pd.DataFrame:
+    """A previous model's ranking: CSV with ``rank,feature`` (and usually ``gain``)."""
+    ref = pd.read_csv(path)
+    missing = {"rank", "feature"} - set(ref.columns)
+    if missing:
+        raise ValueError(f"{path}: reference ranking lacks column(s) {sorted(missing)}")
+    return ref.sort_values("rank").reset_index(drop=True)
+
+
+def compare_with_reference(
+    importance: pd.DataFrame, reference: pd.DataFrame, n_moves: int = 5
+) -> ReferenceComparison:
+    """Overlap in the top 10/25, Spearman over shared features, biggest moves, the old #1.
+
+    Features are matched by exact name, then case-insensitively.
+    """
+    ours = dict(
+        zip(importance["feature"].astype(str), importance["rank"].astype(int), strict=True)
+    )
+    lower = {name.lower(): name for name in ours}
+    ref_names = [str(f) for f in reference["feature"]]
+    ref_rank = dict(zip(ref_names, reference["rank"].astype(int), strict=True))
+    matched = {f: f if f in ours else lower.get(f.lower()) for f in ref_names}
+    shared = [f for f in ref_names if matched[f] is not None]
+    our_rank = {f: ours[str(matched[f])] for f in shared}
+
+    def overlap(k: int) -> list[str]:
+        return [f for f in ref_names if ref_rank[f] <= k and f in our_rank and our_rank[f] <= k]
+
+    rho: float | None = None
+    if len(shared) >= 3:
+        value = spearmanr([ref_rank[f] for f in shared], [our_rank[f] for f in shared])[0]
+        rho = None if np.isnan(value) else float(value)
+    moves = [
+        {"feature": f, "reference_rank": ref_rank[f], "our_rank": our_rank[f],
+         "change": ref_rank[f] - our_rank[f]}
+        for f in shared
+    ]  # fmt: skip
+    by_change = sorted(moves, key=lambda m: (-m["change"], m["feature"]))
+    previous_top = ref_names[0]
+    ref_top25 = {str(matched[f]) for f in shared if ref_rank[f] <= 25}
+    return ReferenceComparison(
+        n_reference=len(ref_names),
+        overlap_top10=overlap(10),
+        overlap_top25=overlap(25),
+        top10_size=min(10, len(ref_names)),
+        top25_size=min(25, len(ref_names)),
+        spearman=rho,
+        n_shared=len(shared),
+        rose=[m for m in by_change if m["change"] > 0][:n_moves],
+        fell=[m for m in reversed(by_change) if m["change"] < 0][:n_moves],
+        missing_from_ours=[f for f in ref_names if matched[f] is None],
+        new_in_our_top25=[
+            f
+            for f, r in sorted(ours.items(), key=lambda kv: kv[1])
+            if r <= 25 and f not in ref_top25
+        ],  # fmt: skip
+        previous_top=previous_top,
+        previous_top_rank_now=our_rank.get(previous_top),
+        previous_top_still_top=our_rank.get(previous_top) == 1,
+        our_top=str(importance["feature"].iloc[0]) if len(importance) else "",
+        shared=moves,
+    )
+
+
+def growth_trajectory(df: pd.DataFrame) -> pd.Series:
+    """Growth cohort per row: from Positive_Growth_Trajectory / Accelerating_Growth when the
+    frame has them, else from the sign of AUMGrowthRate_1Year."""
+    unknown = pd.Series("Unknown", index=df.index, dtype=object)
+    if {"Positive_Growth_Trajectory", "Accelerating_Growth"} <= set(df.columns):
+        pos = pd.to_numeric(df["Positive_Growth_Trajectory"], errors="coerce")
+        acc = pd.to_numeric(df["Accelerating_Growth"], errors="coerce")
+        known = pos.notna() & acc.notna()
+        label = np.where(pos > 0, "Positive", "Not positive").astype(object)
+        label = label + np.where(acc > 0, ", accelerating", ", not accelerating").astype(object)
+        return unknown.where(~known, pd.Series(label, index=df.index))
+    if "AUMGrowthRate_1Year" in df.columns:
+        g = pd.to_numeric(df["AUMGrowthRate_1Year"], errors="coerce")
+        out = unknown.copy()
+        out[g > 0] = "Growing (1y > 0)"
+        out[g < 0] = "Shrinking (1y < 0)"
+        out[g == 0] = "Flat (1y = 0)"
+        return out
+    return unknown
+
+
+def cohort_analysis(
+    df: pd.DataFrame,
+    proba: np.ndarray,
+    scores: np.ndarray,
+    folded: pd.DataFrame,
+    target_col: str = "target",
+    n_drivers: int = 3,
+) -> dict[str, pd.DataFrame]:
+    """Conversion, mean score and top drivers by AUM tier, metro area and growth trajectory.
+
+    Each table has one row per cohort: ``cohort, n, conversions, conversion_rate,
+    mean_probability, mean_score, top_drivers`` (conversion figures are NaN without a target).
+    """
+    keys = {
+        "aum_tier": _column_or_unknown(df, "aum_tier"),
+        "metro_area": _column_or_unknown(df, "metro_area"),
+        "growth_trajectory": growth_trajectory(df),
+    }
+    target = (
+        pd.to_numeric(df[target_col], errors="coerce")
+        if target_col in df.columns
+        else pd.Series(np.nan, index=df.index)
+    )
+    base = pd.DataFrame(
+        {"target": target.to_numpy(), "p": np.asarray(proba), "score": np.asarray(scores)}
+    )
+    contrib = folded.reset_index(drop=True)
+    return {
+        name: _cohort_table(base, key.reset_index(drop=True), contrib, n_drivers)
+        for name, key in keys.items()
+    }
+
+
+def _column_or_unknown(df: pd.DataFrame, col: str) -> pd.Series:
+    if col not in df.columns:
+        return pd.Series("Unknown", index=df.index, dtype=object)
+    return df[col].astype(object).where(df[col].notna(), "Unknown").astype(str)
+
+
+def _cohort_table(
+    base: pd.DataFrame, key: pd.Series, contrib: pd.DataFrame, n_drivers: int
+) -> pd.DataFrame:
+    rows = []
+    for cohort, idx in key.groupby(key, sort=True).groups.items():
+        part = base.loc[idx]
+        mean_contrib = contrib.loc[idx].mean(axis=0).sort_values(ascending=False)
+        top = [f"{f} ({v:+.3f})" for f, v in mean_contrib.head(n_drivers).items() if v > 0]
+        has_target = bool(part["target"].notna().any())
+        rows.append(
+            {
+                "cohort": str(cohort),
+                "n": len(part),
+                "conversions": int(part["target"].sum()) if has_target else None,
+                "conversion_rate": float(part["target"].mean()) if has_target else float("nan"),
+                "mean_probability": float(part["p"].mean()),
+                "mean_score": float(part["score"].mean()),
+                "top_drivers": "; ".join(top),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class ExplainResult:
+    """What ``explain_model`` computed and where it wrote it."""
+
+    model_version: str
+    n_rows: int
+    max_additivity_error: float
+    importance: pd.DataFrame
+    comparison: ReferenceComparison | None
+    cohorts: dict[str, pd.DataFrame]
+    paths: dict[str, Path]
+
+
+def explain_model(
+    bundle: Any,
+    df: pd.DataFrame,
+    catalog: Any,
+    reference_csv: Path | None,
+    reports_dir: Path,
+    *,
+    score_cfg: ScoreConfig | None = None,
+    target_col: str = "target",
+    top_n_plot: int = 30,
+) -> ExplainResult:
+    """Explain a model on ``df`` and write its reports into ``reports_dir``.
+
+    Writes ``shap_importance.csv``, ``shap_summary.png`` (top ``top_n_plot`` features),
+    ``lead_drivers.parquet`` (every row's drivers), ``cohort_analysis.{md,json}``,
+    ``reference_comparison.{md,json}`` when ``reference_csv`` is given, and
+    ``explain_summary.json``.
+    """
+    from leadscore.report.explain import (
+        plot_shap_summary,
+        render_cohort_markdown,
+        render_comparison_markdown,
+    )
+    from leadscore.score import probability_to_score
+
+    score_cfg = score_cfg or ScoreConfig()
+    reports_dir = Path(reports_dir)
+    version = str(getattr(bundle, "version", "unknown"))
+    # 1. exact contributions, folded to source features; additivity check against the margin
+    contrib = compute_contributions(bundle, df)
+    folded = fold_contributions(contrib, list(bundle.features), df.index, bundle_groups(bundle))
+    margin = np.asarray(bundle.predict_margin(df), dtype=np.float64)
+    max_err = float(np.max(np.abs(folded.sum(axis=1).to_numpy() + contrib.bias - margin)))
+    # 2. global importance and its plot
+    importance = global_importance(folded)
+    paths = {"importance_csv": reports_dir / "shap_importance.csv"}
+    _write_csv(importance, paths["importance_csv"])
+    paths["summary_png"] = plot_shap_summary(
+        folded, df, importance, reports_dir / "shap_summary.png", top_n=top_n_plot
+    )
+    # 3. per-lead drivers
+    drivers = lead_drivers(folded, df, catalog, score_cfg)
+    paths["drivers"] = _write_drivers(df, drivers, reports_dir / "lead_drivers.parquet")
+    # 4. comparison with the previous model's ranking
+    comparison = None
+    if reference_csv is not None:
+        comparison = compare_with_reference(importance, load_reference(Path(reference_csv)))
+        paths["comparison_json"] = write_json(
+            reports_dir / "reference_comparison.json",
+            {"model_version": version, "reference": str(reference_csv), **comparison.to_dict()},
+        )
+        paths["comparison_md"] = _write_text(
+            reports_dir / "reference_comparison.md",
+            render_comparison_markdown(comparison, version, Path(reference_csv).name),
+        )
+    # 5. cohorts
+    proba = np.asarray(bundle.predict_proba(df), dtype=np.float64)
+    cohorts = cohort_analysis(df, proba, probability_to_score(proba), folded, target_col)
+    paths["cohort_json"] = write_json(
+        reports_dir / "cohort_analysis.json",
+        {name: json.loads(t.to_json(orient="records")) for name, t in cohorts.items()},
+    )
+    paths["cohort_md"] = _write_text(
+        reports_dir / "cohort_analysis.md", render_cohort_markdown(cohorts, version)
+    )
+    summary = {
+        "model_version": version,
+        "n_rows": len(df),
+        "max_additivity_error": max_err,
+        "top_features": importance.head(10)["feature"].tolist(),
+        "paths": {k: str(v) for k, v in paths.items()},
+    }
+    paths["summary_json"] = write_json(reports_dir / "explain_summary.json", summary)
+    return ExplainResult(version, len(df), max_err, importance, comparison, cohorts, paths)
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+    return path
+
+
+def _write_text(path: Path, text: str) -> Path:
+    from leadscore.io import write_text
+
+    return write_text(path, text)
+
+
+def _write_drivers(
+    df: pd.DataFrame, drivers: list[tuple[list[Driver], list[Driver], str]], path: Path
+) -> Path:
+    ids = (
+        df["lead_id"].astype(str).tolist() if "lead_id" in df.columns else list(map(str, df.index))
+    )
+    table = pd.DataFrame(
+        {
+            "lead_id": ids,
+            "drivers_text": [text for _, _, text in drivers],
+            "drivers_json": [drivers_json(pos, neg) for pos, neg, _ in drivers],
+        }
+    )
+    with atomic_path(path) as tmp:
+        table.to_parquet(tmp, index=False)
+    return path
+
+
+def drivers_json(positive: list[Driver], negative: list[Driver]) -> str:
+    """Structured drivers as compact JSON (kept beside the text in ``lead_scores``)."""
+    payload = {
+        "positive": [d.to_dict() for d in positive],
+        "negative": [d.to_dict() for d in negative],
+    }
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)

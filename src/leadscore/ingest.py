@@ -1,0 +1,411 @@
+"""Stage ``ingest``: vendor snapshot files and CRM exports -> cast, deduplicated warehouse tables.
+
+Reads ``DIR/vendor/{reps,firms}_YYYY_qN.csv`` and ``DIR/crm/{Lead,Task}.csv`` (``truth/`` and
+``manifest.json`` are never read); writes one ``snapshot_{kind}_{yyyy}_q{n}`` table per vintage,
+the all-vintage views, ``crm_leads``, ``crm_tasks``, ``ingest_log`` and the quality report.
+
+Each file is all-or-nothing (one transaction) and goes through: 1. check (name, format, header,
+required columns; every file before any is loaded); 2. stage the raw strings with
+``_source_row`` (1-based data-row order in the file); 3. profile in one SQL pass (rows, keys,
+cast failures = raw non-blank but cast NULL, timestamp zones); 4. one SQL statement that casts
+(TRY_CAST-like: junk -> NULL), deduplicates and writes the table. A file whose SHA-256 is in
+``ingest_log`` is skipped; a changed file replaces its table.
+
+Duplicate rule (one row per key, applied before any join; rows whose key is NULL are all kept):
+reps (RepCRD), firms (RIAFirmCRD), tasks (Id): the row with the most non-null fields after
+casting, ties -> the earliest ``_source_row``. Leads (Id): the latest ``LastModifiedDate`` (NULL
+last), ties -> the earliest ``_source_row``.
+
+Timestamps become TIMESTAMPTZ in UTC. A column holding values without a zone is rejected unless
+``crm.timestamp_zone`` / ``vendor.timestamp_zone`` names the zone to assume for them; a column
+whose values carry more than one distinct UTC offset is always rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from leadscore import quality, schema, tables
+from leadscore.config import Settings
+from leadscore.io import sha256_file
+from leadscore.progress import ProgressFn, no_progress
+from leadscore.quality import IngestError, lit, q
+from leadscore.warehouse import Warehouse, WarehouseError
+
+__all__ = ["INGEST_LOG", "FileLoad", "IngestError", "IngestResult", "ingest_directory"]
+
+INGEST_LOG: Final = "ingest_log"
+STAGE: Final = "_ingest_stage"
+Kind = Literal["reps", "firms", "leads", "tasks"]
+Action = Literal["added", "replaced", "skipped"]
+
+_VENDOR_KINDS: Final = {
+    "reps": (schema.REPS_COLUMNS, "RepCRD"),
+    "firms": (schema.FIRMS_COLUMNS, "RIAFirmCRD"),
+}
+_FOLDERS: Final = (schema.VENDOR_DIR, schema.CRM_DIR)
+_VENDOR_FILE = re.compile(r"(reps|firms)_(\d{4})_q([1-4])\.csv")
+_LOG_DDL: Final = (
+    f"CREATE TABLE IF NOT EXISTS {INGEST_LOG} (file VARCHAR, kind VARCHAR, table_name VARCHAR, "
+    "sha256 VARCHAR, snapshot_quarter DATE, n_rows BIGINT, n_kept BIGINT, profile VARCHAR, "
+    "ingested_at TIMESTAMPTZ)"
+)
+
+
+@dataclass(frozen=True)
+class FileLoad:
+    """What ingest did with one file (``skipped``: unchanged since it was last ingested)."""
+
+    file: str
+    table: str
+    action: Action
+    n_rows: int
+    n_kept: int
+    n_duplicates: int
+    n_cast_failures: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """The files ingested, the files not read, and where the quality report is."""
+
+    files: tuple[FileLoad, ...]
+    ignored: tuple[str, ...]
+    report_md: Path
+    report_json: Path
+    seconds: float
+
+    def _named(self, action: Action) -> tuple[str, ...]:
+        return tuple(f.file for f in self.files if f.action == action)
+
+    @property
+    def added(self) -> tuple[str, ...]:
+        return self._named("added")
+
+    @property
+    def replaced(self) -> tuple[str, ...]:
+        return self._named("replaced")
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        return self._named("skipped")
+
+    def summary(self) -> str:
+        """One line for the CLI."""
+        text = f"{len(self.added)} added, {len(self.skipped)} unchanged"
+        if self.replaced:
+            text += f", {len(self.replaced)} replaced ({', '.join(self.replaced)})"
+        return f"{text} in {self.seconds:.1f}s; report: {self.report_md}"
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: Path
+    file: str  # path relative to the delivery folder: the ingest_log key
+    kind: Kind
+    table: str
+    columns: Mapping[str, schema.LogicalType]
+    key_col: str
+    zone: str | None
+    zone_section: str  # config section naming the zone: "vendor" or "crm"
+    vintage: tuple[int, int] | None = None  # (year, quarter) of a vendor file
+    latest_col: str | None = None  # duplicates: the latest value of this column wins
+    header: tuple[str, ...] = ()
+    as_of: date | None = None  # the vendor file's one snapshot_as_of, once profiled
+
+    @property
+    def quarter_start(self) -> date | None:
+        return None if self.vintage is None else date(self.vintage[0], self.vintage[1] * 3 - 2, 1)
+
+
+def ingest_directory(
+    wh: Warehouse, src: Path, cfg: Settings, progress: ProgressFn | None = None
+) -> IngestResult:
+    """Ingest a delivery folder; unchanged files are skipped, so re-running only adds.
+
+    Raises:
+        IngestError: a file is unusable; it names the file and the problem. The failed file
+            changes nothing; files loaded before it in the same run stay loaded.
+    """
+    started = time.perf_counter()
+    report = progress or no_progress
+    # 1. Discover and check every file before loading any.
+    sources, ignored = _discover(Path(src), cfg)
+    sources = [replace(s, header=quality.check_csv(s.path, s.file, _required(s))) for s in sources]
+    log = _read_log(wh)
+    total = sum(s.path.stat().st_size for s in sources) or 1
+    done, loads = 0, []
+    # 2. Load file by file, each in its own transaction.
+    for source in sources:
+        report(f"ingest {source.file}", done / total)
+        loads.append(_ingest_file(wh, source, cfg, log))
+        done += source.path.stat().st_size
+    # 3. Report.
+    report("quality report", 0.99)
+    seconds = time.perf_counter() - started
+    timings = {f.file: {"action": f.action, "seconds": round(f.seconds, 3)} for f in loads}
+    md, js = quality.write_quality_report(
+        wh, cfg, _read_log(wh).values(), timings, ignored, seconds
+    )
+    report("done", 1.0)
+    return IngestResult(tuple(loads), tuple(ignored), md, js, seconds)
+
+
+def _discover(src: Path, cfg: Settings) -> tuple[list[_Source], list[str]]:
+    if not src.is_dir():
+        raise IngestError(f"{src}: not a folder")
+    sources: list[_Source] = []
+    ignored: list[str] = []
+    vendor_zone = _zone(cfg.vendor.timestamp_zone, "vendor.timestamp_zone")
+    crm_zone = _zone(cfg.crm.timestamp_zone, "crm.timestamp_zone")
+    for path in _files(src / schema.VENDOR_DIR):
+        match = _VENDOR_FILE.fullmatch(path.name)
+        if match is None:
+            raise IngestError(
+                f"{schema.VENDOR_DIR}/{path.name}: unknown file in the vendor folder; expected "
+                "reps_YYYY_qN.csv or firms_YYYY_qN.csv"
+            )
+        kind: Kind = "reps" if match.group(1) == "reps" else "firms"
+        year, quarter = int(match.group(2)), int(match.group(3))
+        columns, key = _VENDOR_KINDS[kind]
+        table = tables.snapshot_table("reps" if kind == "reps" else "firms", year, quarter)
+        file = f"{schema.VENDOR_DIR}/{path.name}"
+        sources.append(_Source(path, file, kind, table, columns, key, vendor_zone, "vendor"))
+        sources[-1] = replace(sources[-1], vintage=(year, quarter))
+    for path in _files(src / schema.CRM_DIR):
+        file = f"{schema.CRM_DIR}/{path.name}"
+        if path.name not in (schema.LEAD_FILE, schema.TASK_FILE):
+            ignored.append(file)
+        elif path.name == schema.LEAD_FILE:
+            sources.append(_Source(path, file, "leads", tables.LEADS, schema.LEAD_COLUMNS,
+                                   cfg.crm.lead_id_col, crm_zone, "crm",
+                                   latest_col=cfg.crm.modified_ts_col))  # fmt: skip
+        else:
+            sources.append(_Source(path, file, "tasks", tables.TASKS, schema.TASK_COLUMNS,
+                                   cfg.crm.lead_id_col, crm_zone, "crm"))  # fmt: skip
+    ignored += sorted(p.name for p in src.iterdir() if p.name not in _FOLDERS)
+    if not sources:
+        raise IngestError(f"{src}: no vendor/ or crm/ files to ingest")
+    sources.sort(key=lambda s: (s.vintage is None, s.vintage or (0, 0), s.kind))
+    return sources, ignored
+
+
+def _files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def _zone(zone: str | None, key: str) -> str | None:
+    if zone is not None:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise IngestError(f"config {key} = {zone!r} is not an IANA time zone") from None
+    return zone
+
+
+def _required(source: _Source) -> list[str]:
+    optional = schema.OPTIONAL_VENDOR_COLUMNS if source.vintage else frozenset()
+    return [c for c in source.columns if c not in optional]
+
+
+def _ingest_file(wh: Warehouse, source: _Source, cfg: Settings, log: dict[str, Any]) -> FileLoad:
+    started = time.perf_counter()
+    sha = sha256_file(source.path)
+    previous = log.get(source.file)
+    if previous and previous["sha256"] == sha and wh.table_exists(source.table):
+        return _file_load(previous, "skipped", time.perf_counter() - started)
+    stage_csv(wh, source.path, source.header, source.file)
+    try:
+        row = wh.query(profile_sql(source)).to_pylist()[0]
+        profile = quality.check_profile(source.file, row, _checks(source))
+        profile["extra_columns"] = [c for c in source.header if c not in source.columns]
+        profile["missing_columns"] = [c for c in source.columns if c not in source.header]
+        source = replace(source, as_of=profile.get("snapshot_as_of"))
+        entry = _log_entry(source, sha, profile)
+        with wh.transaction():
+            wh.execute(load_sql(source, cfg.vendor.delivery_lag_days))
+            wh.execute(_LOG_DDL)
+            wh.execute(f"DELETE FROM {INGEST_LOG} WHERE file = {lit(source.file)}")
+            wh.execute(_log_insert(entry))
+            if source.vintage:
+                _create_view(wh, source, log)
+    finally:
+        wh.execute(f'DROP TABLE IF EXISTS "{STAGE}"')
+    log[source.file] = entry
+    return _file_load(entry, "replaced" if previous else "added", time.perf_counter() - started)
+
+
+def _create_view(wh: Warehouse, source: _Source, log: Mapping[str, Any]) -> None:
+    vintages = {e["table_name"] for e in log.values() if e["kind"] == source.kind}
+    view = tables.REPS_ALL_VINTAGES if source.kind == "reps" else tables.FIRMS_ALL_VINTAGES
+    wh.create_view(view, view_sql(source.columns, sorted(vintages | {source.table})))
+
+
+def _checks(source: _Source) -> dict[str, Any]:
+    return {
+        "zone": source.zone,
+        "zone_key": f"{source.zone_section}.timestamp_zone",
+        "quarter_start": source.quarter_start,
+        "fail_columns": [c for c in source.columns if c in source.header],
+    }
+
+
+def _log_entry(source: _Source, sha: str, profile: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "file": source.file,
+        "kind": source.kind,
+        "table_name": source.table,
+        "sha256": sha,
+        "snapshot_quarter": source.quarter_start,
+        "n_rows": profile["n_rows"],
+        "n_kept": profile["n_rows"] - profile["n_duplicates"],
+        "profile": json.dumps(profile, sort_keys=True, default=str),
+    }
+
+
+def _file_load(entry: Mapping[str, Any], action: Action, seconds: float) -> FileLoad:
+    profile = json.loads(entry["profile"])
+    return FileLoad(
+        entry["file"], entry["table_name"], action, entry["n_rows"], entry["n_kept"],
+        profile["n_duplicates"], sum(profile["cast_failures"].values()), seconds,
+    )  # fmt: skip
+
+
+def _read_log(wh: Warehouse) -> dict[str, Any]:
+    if not wh.table_exists(INGEST_LOG):
+        return {}
+    rows = wh.query(f"SELECT * EXCLUDE (ingested_at) FROM {INGEST_LOG} ORDER BY file")
+    return {row["file"]: row for row in rows.to_pylist()}
+
+
+def _log_insert(entry: Mapping[str, Any]) -> str:
+    quarter = entry["snapshot_quarter"]
+    values = [
+        lit(entry["file"]), lit(entry["kind"]), lit(entry["table_name"]), lit(entry["sha256"]),
+        f"CAST({lit(quarter.isoformat())} AS DATE)" if quarter else "CAST(NULL AS DATE)",
+        str(int(entry["n_rows"])), str(int(entry["n_kept"])), lit(entry["profile"]),
+        "CURRENT_TIMESTAMP",
+    ]  # fmt: skip
+    return f"INSERT INTO {INGEST_LOG} VALUES ({', '.join(values)})"
+
+
+# --- staging: the one backend-specific step --------------------------------------------------
+
+
+def stage_csv(wh: Warehouse, path: Path, header: tuple[str, ...], file: str) -> None:
+    """Load a CSV's raw strings into the staging table with a 1-based ``_source_row``.
+
+    DuckDB reads the file itself (``read_csv``, every column VARCHAR, no type sniffing); other
+    backends get pyarrow's all-string parse through ``load_arrow``. Either way the cast SQL
+    that follows is the same.
+    """
+    try:
+        if wh.dialect == "duckdb":
+            _stage_with_duckdb(wh, path, header)
+        else:
+            _stage_with_arrow(wh, path, header)
+    except (WarehouseError, OSError, ValueError) as exc:
+        wh.execute(f'DROP TABLE IF EXISTS "{STAGE}"')
+        reason = str(exc).split("\n-- in statement")[0].strip().splitlines()
+        raise IngestError(f"{file}: not a readable CSV: {' '.join(reason[:3])}") from exc
+
+
+def _stage_with_duckdb(wh: Warehouse, path: Path, header: tuple[str, ...]) -> None:
+    columns = ", ".join(f"{lit(c)}: 'VARCHAR'" for c in header)
+    wh.execute(
+        f'CREATE OR REPLACE TEMP TABLE "{STAGE}" AS SELECT row_number() OVER () AS _source_row, '
+        f"* FROM read_csv({lit(path.as_posix())}, header = true, all_varchar = true, "
+        f"auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
+        f"columns = {{{columns}}})"
+    )
+
+
+def _stage_with_arrow(wh: Warehouse, path: Path, header: tuple[str, ...]) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    data = pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(column_names=list(header), skip_rows=1),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(header, pa.string())),
+    )
+    rows = pa.array(range(1, data.num_rows + 1), pa.int64())
+    wh.load_arrow(STAGE, data.add_column(0, "_source_row", rows))
+
+
+# --- SQL: DuckDB dialect, transpiled by sqlglot for BigQuery ---------------------------------
+
+
+def _typed(source: _Source, col: str) -> str:
+    return quality.cast_expr(source.columns, source.header, col, source.zone)
+
+
+def profile_sql(source: _Source) -> str:
+    """One pass over the staged file: rows, keys, cast failures per column, timestamp zones."""
+    return quality.profile_sql(
+        source.columns, source.header, source.key_col, source.zone, STAGE, bool(source.vintage)
+    )
+
+
+def _order(source: _Source) -> str:
+    if source.latest_col:
+        return f"{q(source.latest_col)} DESC NULLS LAST, _source_row"
+    filled = " + ".join(f"(CASE WHEN {q(c)} IS NULL THEN 0 ELSE 1 END)" for c in source.columns)
+    return f"({filled}) DESC, _source_row"
+
+
+def load_sql(source: _Source, delivery_lag_days: int) -> str:
+    """One statement: staging -> typed -> one row per key -> the target table, in file order."""
+    typed = [f"{_typed(source, c)} AS {q(c)}" for c in source.columns]
+    final = [q(c) for c in source.columns]
+    if source.vintage and source.as_of and source.quarter_start:
+        as_of = source.as_of  # check_profile proved the file holds exactly this one date
+        typed[list(source.columns).index("snapshot_as_of")] = f"{_date(as_of)} AS snapshot_as_of"
+        lagged = as_of + timedelta(days=delivery_lag_days)
+        fallback = f"CAST({lit(f'{lagged} 00:00:00+00:00')} AS TIMESTAMPTZ)"
+        final += [
+            f"{_date(source.quarter_start)} AS snapshot_quarter",
+            f"COALESCE(processed_at, {fallback}) AS available_at",
+        ]
+    if source.kind == "leads":
+        crd, plain = q("FA_CRD__c"), f"regexp_matches({q('FA_CRD__c')}, '^[0-9]+$')"
+        typed += [
+            f"CASE WHEN {plain} THEN TRY_CAST({crd} AS BIGINT) END AS {q('RepCRD')}",
+            f"CASE WHEN {crd} IS NULL THEN 'missing' WHEN {plain} AND TRY_CAST({crd} AS BIGINT) "
+            "IS NOT NULL THEN 'ok' ELSE 'malformed' END AS crd_status",
+        ]
+        final += [q("RepCRD"), "crd_status"]
+    final += [f"{lit(source.file)} AS _source_file", "_source_row"]
+    key = q(source.key_col)
+    return (
+        f"CREATE OR REPLACE TABLE {q(source.table)} AS\n"
+        f"WITH {quality.clean_ctes(source.columns, source.header, STAGE)},\n"
+        f"typed AS (SELECT {', '.join(typed)}, _source_row FROM prepared),\n"
+        f"ranked AS (SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY {_order(source)}) "
+        f"AS _rn FROM typed)\n"
+        f"SELECT {', '.join(final)} FROM ranked WHERE _rn = 1 OR {key} IS NULL "
+        "ORDER BY _source_row"
+    )
+
+
+def _date(value: date) -> str:
+    return f"CAST({lit(value.isoformat())} AS DATE)"
+
+
+def view_sql(columns: Mapping[str, schema.LogicalType], vintage_tables: list[str]) -> str:
+    """All vintages of one kind, stacked by column name."""
+    cols = [*columns, "snapshot_quarter", "available_at", "_source_file", "_source_row"]
+    select = ", ".join(q(c) for c in cols)
+    return "\nUNION ALL BY NAME\n".join(f"SELECT {select} FROM {q(t)}" for t in vintage_tables)

@@ -1,0 +1,1 @@
+"""Reports for people: Markdown and PNG renderings of stage results."""

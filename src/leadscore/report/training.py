@@ -1,0 +1,272 @@
+"""Train stage, for people: training, calibration and performance-validation reports.
+
+Reads a :class:`~leadscore.train.TrainResult`; writes Markdown and PNG files into one folder
+(``reports/train/<version>/``). The figure that matters comes first in every report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from leadscore.io import write_text
+from leadscore.report import plots
+
+if TYPE_CHECKING:
+    from leadscore.train import TrainResult
+
+TRAINING_REPORT = "training_report.md"
+CALIBRATION_REPORT = "calibration_report.md"
+VALIDATION_REPORT = "performance_validation.md"
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float | np.floating):
+        return "nan" if np.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """A Markdown table of ``rows`` restricted to ``columns``."""
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    body = "".join("| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |\n" for r in rows)
+    return head + body
+
+
+def _headline(result: TrainResult) -> str:
+    m = result.metrics
+    hold = m["holdout"]
+    lo, hi = hold.get("aucpr_ci95", [None, None])
+    oracle = m.get("oracle")
+    line = (
+        f"**Holdout AUC-PR {hold['aucpr']:.3f}** (95% CI {_fmt(lo, 3)}–{_fmt(hi, 3)}) vs "
+        f"logistic baseline {m['baseline_holdout_aucpr']:.3f}, base rate "
+        f"{hold['base_rate']:.3f}"
+    )
+    if oracle:
+        line += (
+            f"; oracle {oracle['aucpr']:.3f} (model reaches "
+            f"{oracle['model_aucpr_fraction']:.0%} of it)"
+        )
+    failed = [g.name for g in result.gates if not g.passed]
+    verdict = "all gates pass" if not failed else f"gates failed: {', '.join(failed)}"
+    if failed and result.override_reason:
+        verdict += f" (overridden: {result.override_reason})"
+    return f"{line}. Model `{result.version}`: {verdict}.\n"
+
+
+def render_training_report(result: TrainResult, figures: Mapping[str, str]) -> str:
+    """Per-fold metrics, strategy comparison, tuning, XGBoost vs baseline, selection."""
+    m, sel = result.metrics, result.selection
+    strat = result.strategy_comparison
+    parts = [
+        f"# Training report — {result.version}\n\n",
+        _headline(result),
+        f"\n![CV folds]({figures['cv']})\n\n## Folds (blocked forward-chaining, "
+        f"{result.splits.gap_days}-day gap)\n\n",
+        md_table(
+            result.splits.summary(),
+            ["fold", "train_end", "test_start", "test_end", "n_train", "n_test"],
+        ),
+        f"\nHoldout: {len(result.splits.holdout_ids)} leads contacted from "
+        f"{result.splits.holdout_start.isoformat()} (development ends "
+        f"{result.splits.dev_end.isoformat()}).\n\n## Per-fold metrics (XGBoost vs baseline)\n\n",
+        md_table(
+            m["cv_folds"],
+            [
+                "fold",
+                "n",
+                "n_pos",
+                "aucpr",
+                "aucpr_raw",
+                "baseline_aucpr",
+                "oracle_aucpr",
+                "aucroc",
+                "precision_at_10pct",
+                "train_aucpr_raw",
+                "train_test_gap",
+            ],
+        ),
+        f"\nMean CV AUC-PR {m['cv_aucpr_mean']:.4f} (CoV {_fmt(m['cv_aucpr_cov'])}); "
+        f"baseline {m['cv_baseline_aucpr_mean']:.4f}. Per-fold ranking uses each fold model's "
+        "raw margin (`aucpr_raw`, what selection optimized) and its calibrated probability.\n",
+        f"\n## Imbalance strategies\n\n![strategies]({figures['strategies']})\n\n",
+        md_table(
+            [{"strategy": k, **v} for k, v in strat["strategies"].items()],
+            ["strategy", "mean_aucpr"],
+        ),
+        f"\nWinner: **{strat['winner']}** (ties within {strat['tie_tolerance']} go to the "
+        f"simpler of {' < '.join(strat['order'])}).\n\n## Tuning\n\n",
+        f"{result.tuning['n_trials']} TPE trials (seed {result.tuning['seed']}); best trial "
+        f"{result.tuning['best_trial']} with CV AUC-PR {result.tuning['best_cv_aucpr']:.4f}.\n\n",
+        md_table(
+            [
+                {"trial": t["number"], "cv_aucpr": t["cv_aucpr"], **t["params"]}
+                for t in result.tuning["trials"]
+            ],
+            [
+                "trial",
+                "cv_aucpr",
+                "max_depth",
+                "learning_rate",
+                "subsample",
+                "colsample_bytree",
+                "reg_alpha",
+                "reg_lambda",
+                "min_child_weight",
+            ],
+        ),
+        f"\nFinal model: {result.params['n_estimators']} trees (median early-stopping round of "
+        f"the best trial's folds), {len(result.features)} features.\n\n",
+        "## Feature selection (IV, VIF) per fold\n\n",
+        f"Mean pairwise Jaccard of kept sets: {sel['stability']['mean_jaccard']:.3f}; "
+        f"kept in every fold: {len(sel['stability']['always'])}, in none: "
+        f"{len(sel['stability']['never'])}.\n\n",
+        md_table(
+            [
+                {
+                    "fold": i,
+                    "kept": len(f["selected"]),
+                    "removed": "; ".join(f"{k}: {v}" for k, v in f["removed"].items()) or "–",
+                }
+                for i, f in enumerate(sel["folds"])
+            ],
+            ["fold", "kept", "removed"],
+        ),
+        "\nFinal filters (all development rows) removed: "
+        + ("; ".join(f"`{k}` ({v})" for k, v in sel["final"]["removed"].items()) or "nothing")
+        + ".\n",
+    ]
+    return "".join(parts)
+
+
+def render_calibration_report(result: TrainResult, figures: Mapping[str, str]) -> str:
+    """ECE overall and per AUM tier, calibrator parameters, bucket cut-points."""
+    hold = result.metrics["holdout"]
+    cal = result.calibrator.to_dict()
+    tiers = [
+        {"tier": t, **v, "max_ece": result.config.gates.max_ece}
+        for t, v in hold["ece_by_tier"].items()
+    ]
+    cut_rows = [{"bucket": k, "min_probability": v} for k, v in result.cutpoints.items()]
+    return "".join(
+        [
+            f"# Calibration report — {result.version}\n\n",
+            f"**Holdout ECE {hold['ece']:.4f}** (max {result.config.gates.max_ece}), Brier "
+            f"{hold['brier']:.4f}, log loss {hold['log_loss']:.4f}.\n\n",
+            f"![reliability]({figures['reliability']})\n\n",
+            f"Method: {cal['method']} per AUM tier, fitted on out-of-fold CV margins only "
+            "(never on rows the scoring model was trained on); tiers with too few rows or "
+            f"positives use the global calibrator: {', '.join(cal['fallback']) or 'none'}. "
+            "ECE uses 10 equal-frequency bins.\n\n## ECE per AUM tier (holdout)\n\n",
+            md_table(tiers, ["tier", "n", "ece", "max_ece"]),
+            "\n## Buckets\n\nCut on calibrated probability at quantiles of the out-of-fold "
+            "scores: Very Hot top 5%, Hot next 10%, Warm next 25%, Cool next 30%, Cold the rest. "
+            "Tier A = Very Hot + Hot, B = Warm, C = Cool + Cold.\n\n",
+            md_table(cut_rows, ["bucket", "min_probability"]),
+        ]
+    )
+
+
+def render_validation_report(result: TrainResult, figures: Mapping[str, str]) -> str:
+    """Gates, holdout metrics, curves, gains, score stability, business and oracle figures."""
+    m = result.metrics
+    hold = m["holdout"]
+    gates = [
+        {
+            "gate": g.name,
+            "figure": g.figure,
+            "comparison": g.comparison,
+            "threshold": g.threshold,
+            "verdict": "pass" if g.passed else "FAIL",
+        }
+        for g in result.gates
+    ]
+    keys = [
+        "aucpr",
+        "aucroc",
+        "precision_at_10pct",
+        "recall_at_10pct",
+        "lift_at_10pct",
+        "bottom_20pct_rate",
+        "brier",
+        "log_loss",
+        "ece",
+    ]
+    compare = [
+        {
+            "metric": k,
+            "xgboost": hold[k],
+            "baseline": m["baseline_holdout"][k],
+            "oracle": (m["oracle"] or {}).get(k),
+        }
+        for k in keys
+    ]
+    parts = [
+        f"# Performance validation — {result.version}\n\n",
+        _headline(result),
+        "\n## Gates\n\n",
+        md_table(gates, ["gate", "figure", "comparison", "threshold", "verdict"]),
+        f"\nOverride: {result.override_reason or 'none'}.\n\n",
+        f"![PR and ROC]({figures['pr_roc']})\n\n## Holdout metrics\n\n",
+        md_table(compare, ["metric", "xgboost", "baseline", "oracle"]),
+        f"\nTrain AUC-PR {m['train_aucpr']:.4f} vs holdout {hold['aucpr_raw']:.4f}: relative "
+        f"gap {_fmt(m['train_test_gap'])}. Score KS across time folds: {m['ks']['ks']:.4f} "
+        f"({' vs '.join(m['ks']['pair'] or [])}).\n\n",
+        f"## Gains\n\n![gains]({figures['gains']})\n\n",
+        md_table(hold["gains"], ["decile", "n", "n_pos", "rate", "cum_capture", "lift"]),
+        f"\n## Score distribution per fold\n\n![scores]({figures['scores']})\n",
+    ]
+    if m.get("mqls_per_100_dials"):
+        rows = [{"bucket": k, **v} for k, v in m["mqls_per_100_dials"].items()]
+        parts += [
+            "\n## MQLs per 100 dials by bucket (holdout)\n\n",
+            md_table(rows, ["bucket", "leads", "mqls", "dials", "mqls_per_100_dials"]),
+        ]
+    return "".join(parts)
+
+
+def write_training_reports(result: TrainResult, out_dir: Path) -> dict[str, Path]:
+    """Write the three reports and their figures; return name -> path."""
+    out_dir = Path(out_dir)
+    pred = result.predictions
+    cv, ho = pred[pred["set"] == "cv"], pred[pred["set"] == "holdout"]
+    scores = {"XGBoost": ho["xgb_proba"], "logistic baseline": ho["baseline_proba"]}
+    if ho["true_probability"].notna().all():
+        scores["oracle"] = ho["true_probability"]
+    groups = {f"fold {k}": g["xgb_proba"] for k, g in cv.groupby("fold", sort=True)}
+    groups["holdout"] = ho["xgb_proba"]
+    figures = {
+        "cv": plots.plot_cv_folds(result.metrics["cv_folds"], out_dir / "cv_folds.png"),
+        "strategies": plots.plot_strategy_comparison(
+            result.strategy_comparison["strategies"], out_dir / "strategies.png"
+        ),
+        "reliability": plots.plot_reliability(
+            ho["target"], ho["xgb_proba"], ho["aum_tier"], out_dir / "reliability.png"
+        ),
+        "pr_roc": plots.plot_pr_roc(ho["target"], scores, out_dir / "pr_roc.png"),
+        "gains": plots.plot_gains(_gains_frame(result), out_dir / "gains.png"),
+        "scores": plots.plot_score_distributions(groups, out_dir / "score_distribution.png"),
+    }
+    names = {k: v.name for k, v in figures.items()}
+    out = {
+        "training": write_text(out_dir / TRAINING_REPORT, render_training_report(result, names)),
+        "calibration": write_text(
+            out_dir / CALIBRATION_REPORT, render_calibration_report(result, names)
+        ),
+        "validation": write_text(
+            out_dir / VALIDATION_REPORT, render_validation_report(result, names)
+        ),
+    }
+    return {**out, **figures}
+
+
+def _gains_frame(result: TrainResult) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(result.metrics["holdout"]["gains"])

@@ -1,0 +1,415 @@
+"""Score stage: daily batch scoring of contacted leads, and the same path for one lead.
+
+Reads ``crm_leads`` (which leads to score), the scoring set built by
+``dataset.build_scoring_set`` and a model bundle; writes ``lead_scores`` (upserted on lead Id +
+model version, one transaction per batch), ``score_rejects`` (each lead that could not be
+scored, with its reason), ``scoring_runs``, a Salesforce upsert CSV and a run record JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from leadscore.config import ScoreConfig, Settings
+from leadscore.explain import (
+    bundle_groups,
+    compute_contributions,
+    drivers_json,
+    fold_contributions,
+    lead_drivers,
+)
+from leadscore.io import provenance, write_json
+from leadscore.progress import ProgressFn, no_progress
+from leadscore.score_checks import ScoreRejected, check_rows
+from leadscore.score_tables import (
+    REJECT_SCHEMA,
+    SCORE_SCHEMA,
+    ensure_tables,
+    export_pending,
+    mark_exported,
+    record_run,
+    select_candidates,
+    stage,
+    write_rejects,
+    write_scores,
+)
+from leadscore.upsert import write_field_mapping, write_upsert_csv
+from leadscore.warehouse import Warehouse
+
+__all__ = [
+    "ScoreRejected",
+    "ScoringRun",
+    "probability_to_score",
+    "score_frame",
+    "score_leads",
+    "score_one",
+]
+
+#: Builds the scoring set for some leads: ``build(wh, cfg, catalog, lead_ids, as_of=...)``.
+BuildFn = Callable[..., Any]
+_OUT_COLUMNS = ("probability", "margin", "score", "bucket", "tier", "drivers_text", "drivers_json")
+
+
+def probability_to_score(p: Any) -> np.ndarray:
+    """Score 1-99: the calibrated probability in percent, rounded, clipped to [1, 99]."""
+    return np.clip(np.rint(100 * np.asarray(p, dtype=np.float64)), 1, 99).astype(np.int64)
+
+
+def _labels(fn: Callable[[Any], Any], p: np.ndarray) -> list[str]:
+    """Apply a bundle's ``bucket``/``tier`` to every probability (vectorised when it can)."""
+    try:
+        out = fn(p)
+        if not isinstance(out, str) and len(out) == len(p):
+            return [str(x) for x in out]
+    except (TypeError, ValueError):
+        pass
+    return [str(fn(float(x))) for x in p]
+
+
+def score_frame(bundle: Any, df: pd.DataFrame, catalog: Any, cfg: ScoreConfig) -> pd.DataFrame:
+    """Probability, score, bucket, tier and drivers for rows that passed :func:`check_rows`.
+
+    Invariant: one output row per input row, same index. Batch and single-lead scoring both
+    come through here, so they agree exactly.
+    """
+    if df.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in _OUT_COLUMNS}, index=df.index)
+    proba = np.asarray(bundle.predict_proba(df), dtype=np.float64).reshape(-1)
+    contrib = compute_contributions(bundle, df)
+    folded = fold_contributions(contrib, list(bundle.features), df.index, bundle_groups(bundle))
+    drivers = lead_drivers(folded, df, catalog, cfg)
+    score_fn = getattr(bundle, "score", None)
+    scores = np.asarray(score_fn(proba)) if callable(score_fn) else probability_to_score(proba)
+    return pd.DataFrame(
+        {
+            "probability": proba,
+            "margin": contrib.margin,
+            "score": scores.astype(np.int64),
+            "bucket": _labels(bundle.bucket, proba),
+            "tier": _labels(bundle.tier, proba),
+            "drivers_text": [text for _, _, text in drivers],
+            "drivers_json": [drivers_json(pos, neg) for pos, neg, _ in drivers],
+        },
+        index=df.index,
+    )
+
+
+def score_one(
+    bundle: Any, features: Mapping[str, Any], catalog: Any, cfg: ScoreConfig | None = None
+) -> dict[str, Any]:
+    """Score one lead in memory (for the HTTP service), exactly as the batch path would.
+
+    ``features`` holds every model feature (None for a missing value) and ``aum_tier``.
+
+    Raises:
+        ScoreRejected: the lead cannot be scored; ``reason`` and ``detail`` say why.
+    """
+    cfg = cfg or ScoreConfig()
+    missing = [f for f in bundle.features if f not in features]
+    if missing:
+        raise ScoreRejected("missing_feature", f"no value given for {', '.join(missing)}")
+    df = pd.DataFrame([dict(features)])
+    checked, reasons = check_rows(df, bundle, catalog)
+    if reasons.iloc[0] is not None:
+        code, _, detail = str(reasons.iloc[0]).partition(": ")
+        raise ScoreRejected(code, detail)
+    row = score_frame(bundle, checked, catalog, cfg).iloc[0]
+    out: dict[str, Any] = {k: row[k] for k in _OUT_COLUMNS if k != "drivers_json"}
+    out["probability"] = float(out["probability"])
+    out["margin"] = float(out["margin"])
+    out["score"] = int(out["score"])
+    out["drivers"] = json.loads(row["drivers_json"])
+    out["model_version"] = str(bundle.version)
+    return out
+
+
+@dataclass(frozen=True)
+class ScoringRun:
+    """What one ``score_leads`` call did (also written as JSON and to ``scoring_runs``)."""
+
+    run_id: str
+    model_version: str
+    as_of: datetime
+    scored_at: datetime
+    n_considered: int
+    n_scored: int
+    n_rejected: int
+    rejected_by_reason: dict[str, int]
+    success_rate: float | None
+    feature_availability: dict[str, float]
+    n_batches: int
+    n_exported: int
+    wall_seconds: float
+    scores_per_second: float | None
+    record_path: Path
+    salesforce_csv: Path
+    field_mapping: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        out = asdict(self)
+        for key in ("as_of", "scored_at"):
+            out[key] = getattr(self, key).isoformat()
+        for key in ("record_path", "salesforce_csv", "field_mapping"):
+            out[key] = str(getattr(self, key))
+        return out
+
+
+def _utc(ts: datetime) -> datetime:
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp {ts!r} must carry a time zone")
+    return ts.astimezone(UTC)
+
+
+def _default_build() -> BuildFn:
+    from leadscore.dataset import build_scoring_set
+
+    return build_scoring_set
+
+
+def _run_id(version: str, as_of: datetime, out_dir: Path) -> str:
+    """``<version>-<as_of>``; a suffix when an earlier run with that id already finished, so
+    no run overwrites another's upsert file."""
+    base = f"{version}-{as_of:%Y%m%dT%H%M%SZ}"
+    run_id, n = base, 1
+    while (out_dir / f"scoring_run_{run_id}.json").exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def score_leads(
+    wh: Warehouse,
+    cfg: Settings,
+    bundle: Any,
+    as_of: datetime,
+    catalog: Any,
+    progress: ProgressFn | None = None,
+    *,
+    scored_at: datetime | None = None,
+    out_dir: Path | None = None,
+    batch_size: int = 5000,
+    build: BuildFn | None = None,
+) -> ScoringRun:
+    """Score every lead that entered Contacting up to ``as_of`` and has no score from this
+    model version yet.
+
+    Each batch is built as of each lead's contact time (same SQL as training), checked,
+    scored and written in one transaction, so a crash loses at most the batch in flight and
+    a re-run scores exactly the leads still missing. Leads that cannot be scored go to
+    ``score_rejects`` with their reason (and are retried by the next run).
+
+    Args:
+        as_of: scoring time (UTC-aware); leads contacted after it are not considered.
+        scored_at: time written as ``scored_at`` (default ``as_of``); never the wall clock.
+        out_dir: where the upsert CSV, field mapping and run record go
+            (default ``<data_dir>/scoring``).
+        batch_size: leads per transaction.
+        build: scoring-set builder (default ``dataset.build_scoring_set``).
+    """
+    started = time.perf_counter()  # wall time of the run only; no clock value is stored
+    progress = progress or no_progress
+    as_of = _utc(as_of)
+    scored_at = _utc(scored_at) if scored_at is not None else as_of
+    version = str(bundle.version)
+    out_dir = Path(out_dir) if out_dir is not None else cfg.project.data_dir / "scoring"
+    run_id = _run_id(version, as_of, out_dir)
+    build = build or _default_build()
+    # 1. tables and the leads to score
+    ensure_tables(wh)
+    candidates = select_candidates(wh, cfg, version, as_of)
+    n_batches = -(-len(candidates) // batch_size)
+    context = _BatchContext(wh, cfg, bundle, catalog, build, as_of, scored_at, run_id)
+    totals = _Totals()
+    # 2. batches: build, check, score, then write in one transaction
+    for k in range(n_batches):
+        batch = candidates.iloc[k * batch_size : (k + 1) * batch_size]
+        progress(f"scoring batch {k + 1}/{n_batches}", k / n_batches)
+        scores, rejects, availability = _score_batch(context, batch)
+        stage(wh, "lead_scores", scores, SCORE_SCHEMA)
+        stage(wh, "score_rejects", rejects, REJECT_SCHEMA)
+        with wh.transaction():
+            write_scores(wh)
+            write_rejects(wh)
+        totals.add(scores, rejects, availability)
+    # 3. the Salesforce upsert file: every score of this version not yet exported
+    progress("writing the Salesforce upsert file", 0.95)
+    pending = export_pending(wh, version)
+    csv_path = write_upsert_csv(pending, out_dir / f"salesforce_upsert_{run_id}.csv")
+    mapping_path = write_field_mapping(out_dir / "salesforce_field_mapping.json")
+    mark_exported(wh, version, run_id)
+    # 4. the run record
+    run = totals.run(
+        run_id, version, as_of, scored_at, len(candidates), n_batches, len(pending),
+        time.perf_counter() - started, out_dir, csv_path, mapping_path,
+    )  # fmt: skip
+    write_json(run.record_path, {**run.to_dict(), "provenance": _provenance(cfg)})
+    record_run(wh, run.to_dict())
+    progress("done", 1.0)
+    return run
+
+
+def _provenance(cfg: Settings) -> dict[str, Any]:
+    return provenance(cfg.config_hash(), cfg.project.global_seed)
+
+
+@dataclass(frozen=True)
+class _BatchContext:
+    wh: Warehouse
+    cfg: Settings
+    bundle: Any
+    catalog: Any
+    build: BuildFn
+    as_of: datetime
+    scored_at: datetime
+    run_id: str
+
+
+@dataclass
+class _Totals:
+    n_scored: int = 0
+    n_checked: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    non_null: Counter[str] = field(default_factory=Counter)
+
+    def add(self, scores: pd.DataFrame, rejects: pd.DataFrame, avail: pd.Series) -> None:
+        self.reasons.update(rejects["reason"].tolist())
+        self.non_null.update({str(k): int(v) for k, v in avail.drop("_n").items()})
+        self.n_scored += len(scores)
+        self.n_checked += int(avail["_n"])
+
+    def run(
+        self,
+        run_id: str,
+        version: str,
+        as_of: datetime,
+        scored_at: datetime,
+        n_considered: int,
+        n_batches: int,
+        n_exported: int,
+        wall: float,
+        out_dir: Path,
+        csv_path: Path,
+        mapping_path: Path,
+    ) -> ScoringRun:
+        reasons = dict(sorted(self.reasons.items()))
+        non_null = self.non_null
+        availability = {
+            f: (non_null[f] / self.n_checked if self.n_checked else 0.0) for f in non_null
+        }
+        return ScoringRun(
+            run_id=run_id,
+            model_version=version,
+            as_of=as_of,
+            scored_at=scored_at,
+            n_considered=n_considered,
+            n_scored=self.n_scored,
+            n_rejected=sum(reasons.values()),
+            rejected_by_reason=reasons,
+            success_rate=self.n_scored / n_considered if n_considered else None,
+            feature_availability=dict(sorted(availability.items())),
+            n_batches=n_batches,
+            n_exported=n_exported,
+            wall_seconds=wall,
+            scores_per_second=self.n_scored / wall if wall > 0 else None,
+            record_path=out_dir / f"scoring_run_{run_id}.json",
+            salesforce_csv=csv_path,
+            field_mapping=mapping_path,
+        )
+
+
+def _score_batch(
+    ctx: _BatchContext, batch: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Scores, rejects and feature non-null counts (``_n`` = rows checked) for one batch."""
+    ids = batch["lead_id"].astype(str).tolist()
+    frame = _built_frame(ctx, ids)
+    # leads the builder did not return at all are rejected, never silently dropped
+    missing = sorted(set(ids) - set(frame["lead_id"].astype(str)))
+    status = frame.get("pit_status", pd.Series("ok", index=frame.index)).fillna("ok")
+    matched = frame[status == "ok"]
+    features = list(ctx.bundle.features)
+    avail = matched.reindex(columns=features).notna().sum()
+    avail["_n"] = len(matched)
+    checked, reasons = check_rows(matched, ctx.bundle, ctx.catalog)
+    good = checked[reasons.isna()]
+    scored = score_frame(ctx.bundle, good, ctx.catalog, ctx.cfg.score)
+    scores = pd.concat([good.reindex(columns=_KEEP), scored], axis=1)
+    scores = scores.assign(
+        model_version=str(ctx.bundle.version), run_id=ctx.run_id, scored_at=ctx.scored_at
+    )
+    rejects = pd.concat(
+        [
+            _rejects(frame[status != "ok"], status[status != "ok"].map(_status_reason), None),
+            _rejects(matched[reasons.notna()], reasons[reasons.notna()], None),
+            _rejects(batch[batch["lead_id"].isin(missing)], None, "not_built"),
+        ],
+        ignore_index=True,
+    ).assign(model_version=str(ctx.bundle.version), run_id=ctx.run_id, rejected_at=ctx.scored_at)
+    return scores.reset_index(drop=True), rejects, avail
+
+
+#: Why the builder found no vintage for a lead (dataset.CRD_REASONS), in words.
+PIT_STATUS_DETAIL = {
+    "crd_missing": "the lead has no FA_CRD__c (unmatched CRD)",
+    "crd_malformed": "FA_CRD__c is not a CRD number (unmatched CRD)",
+    "crd_not_found": "the CRD is in no vendor snapshot (unmatched CRD)",
+    "no_snapshot_yet": "no vendor snapshot was available at the contact time (missing snapshot)",
+}
+
+
+def _status_reason(status: str) -> str:
+    return f"{status}: {PIT_STATUS_DETAIL.get(status, 'no vintage')}"
+
+
+_KEEP = [
+    "lead_id",
+    "OwnerId",
+    "RepCRD",
+    "contact_ts",
+    "reps_snapshot_quarter",
+    "firms_snapshot_quarter",
+    "aum_tier",
+]
+
+
+def _built_frame(ctx: _BatchContext, ids: list[str]) -> pd.DataFrame:
+    """The scoring-set rows of ``ids`` (from the builder's table or frame)."""
+    result = ctx.build(ctx.wh, ctx.cfg, ctx.catalog, ids, as_of=ctx.as_of)
+    if isinstance(result, pd.DataFrame):
+        frame = result
+    elif isinstance(result, pa.Table):
+        frame = result.to_pandas()
+    else:
+        frame = ctx.wh.query(f'SELECT * FROM "{result.table}" ORDER BY lead_id').to_pandas()
+    frame = frame.reset_index(drop=True)
+    frame["lead_id"] = frame["lead_id"].astype(str)
+    return frame[frame["lead_id"].isin(ids)].reset_index(drop=True)
+
+
+def _rejects(rows: pd.DataFrame, reasons: pd.Series | None, code: str | None) -> pd.DataFrame:
+    if reasons is not None:
+        parts = [str(r).partition(": ") for r in reasons.tolist()]
+        codes, details = [p[0] for p in parts], [p[2] for p in parts]
+    else:
+        codes, details = [code or "unknown"] * len(rows), [""] * len(rows)
+    contact = rows["contact_ts"] if "contact_ts" in rows else pd.Series(pd.NaT, index=rows.index)
+    return pd.DataFrame(
+        {
+            "lead_id": rows["lead_id"].astype(str).tolist(),
+            "reason": codes,
+            "detail": details,
+            "contact_ts": pd.to_datetime(contact, utc=True).tolist(),
+        }
+    )

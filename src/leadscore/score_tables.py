@@ -1,0 +1,228 @@
+"""Score stage, warehouse side: the ``lead_scores``, ``score_rejects`` and ``scoring_runs``
+tables and the SQL that keeps them exactly-once.
+
+Writes go through a staging table loaded *before* the transaction and a DELETE + INSERT
+inside it, so the all-or-nothing part is plain SQL on every backend (BigQuery load jobs
+cannot join a multi-statement transaction).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from leadscore import tables
+from leadscore.config import Settings
+from leadscore.warehouse import Warehouse
+
+_TS = pa.timestamp("us", tz="UTC")
+
+#: ``lead_scores``: one row per (lead_id, model_version).
+SCORE_SCHEMA = pa.schema(
+    [
+        ("lead_id", pa.string()),
+        ("model_version", pa.string()),
+        ("run_id", pa.string()),
+        ("OwnerId", pa.string()),
+        ("RepCRD", pa.int64()),
+        ("contact_ts", _TS),
+        ("aum_tier", pa.string()),
+        ("probability", pa.float64()),
+        ("margin", pa.float64()),
+        ("score", pa.int64()),
+        ("bucket", pa.string()),
+        ("tier", pa.string()),
+        ("drivers_text", pa.string()),
+        ("drivers_json", pa.string()),
+        ("reps_snapshot_quarter", pa.date32()),
+        ("firms_snapshot_quarter", pa.date32()),
+        ("scored_at", _TS),
+    ]
+)
+#: ``score_rejects``: one row per (lead_id, model_version) that could not be scored last time.
+REJECT_SCHEMA = pa.schema(
+    [
+        ("lead_id", pa.string()),
+        ("model_version", pa.string()),
+        ("run_id", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("contact_ts", _TS),
+        ("rejected_at", _TS),
+    ]
+)
+#: ``scoring_runs``: one row per run.
+RUN_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("model_version", pa.string()),
+        ("as_of", _TS),
+        ("scored_at", _TS),
+        ("n_considered", pa.int64()),
+        ("n_scored", pa.int64()),
+        ("n_rejected", pa.int64()),
+        ("rejected_by_reason", pa.string()),
+        ("success_rate", pa.float64()),
+        ("feature_availability", pa.string()),
+        ("n_batches", pa.int64()),
+        ("n_exported", pa.int64()),
+        ("wall_seconds", pa.float64()),
+        ("scores_per_second", pa.float64()),
+        ("record_path", pa.string()),
+        ("salesforce_csv", pa.string()),
+    ]
+)
+_SQL_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.int64(): "BIGINT",
+    pa.float64(): "DOUBLE",
+    pa.date32(): "DATE",
+    _TS: "TIMESTAMPTZ",
+}
+#: Exported to Salesforce by run ... (NULL until a run's upsert file included the row).
+_EXPORT_COL = "sf_export_run_id"
+_KEYS = {
+    tables.LEAD_SCORES: ("lead_id", "model_version"),
+    tables.SCORE_REJECTS: ("lead_id", "model_version"),
+    tables.SCORING_RUNS: ("run_id",),
+}
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _stage_name(table: str) -> str:
+    return f"_stage_{table}"
+
+
+def _ddl(table: str, schema: pa.Schema, extra: Sequence[str] = ()) -> str:
+    cols = [f"{_q(f.name)} {_SQL_TYPES[f.type]}" for f in schema] + list(extra)
+    return f"CREATE TABLE IF NOT EXISTS {_q(table)} ({', '.join(cols)})"
+
+
+def ensure_tables(wh: Warehouse) -> None:
+    """Create the three output tables when they do not exist yet."""
+    wh.execute(_ddl(tables.LEAD_SCORES, SCORE_SCHEMA, [f"{_q(_EXPORT_COL)} VARCHAR"]))
+    wh.execute(_ddl(tables.SCORE_REJECTS, REJECT_SCHEMA))
+    wh.execute(_ddl(tables.SCORING_RUNS, RUN_SCHEMA))
+
+
+def select_candidates(
+    wh: Warehouse, cfg: Settings, model_version: str, as_of: datetime
+) -> pd.DataFrame:
+    """Leads that entered Contacting at or before ``as_of`` with no score from this version,
+    ordered by contact time then Id (so batches are deterministic)."""
+    lead, contact = _q(cfg.crm.lead_id_col), _q(cfg.crm.contacted_ts_col)
+    sql = f"""
+SELECT DISTINCT CAST(l.{lead} AS VARCHAR) AS lead_id, l.{contact} AS contact_ts
+FROM {_q(tables.LEADS)} AS l
+WHERE l.{contact} IS NOT NULL
+  AND l.{contact} <= CAST({_lit(as_of.isoformat())} AS TIMESTAMPTZ)
+  AND NOT EXISTS (
+    SELECT 1 FROM {_q(tables.LEAD_SCORES)} AS s
+    WHERE s.lead_id = CAST(l.{lead} AS VARCHAR) AND s.model_version = {_lit(model_version)}
+  )
+ORDER BY contact_ts, lead_id"""
+    frame = wh.query(sql).to_pandas()
+    # a duplicated lead Id keeps its earliest contact, as the builder does
+    return frame.drop_duplicates("lead_id", keep="first").reset_index(drop=True)
+
+
+def stage(wh: Warehouse, table: str, rows: pd.DataFrame, schema: pa.Schema) -> None:
+    """Load ``rows`` (the schema's columns) into the staging table of ``table``."""
+    rows = rows.reindex(columns=schema.names)
+    arrays = [_array(rows[f.name], f.type) for f in schema]
+    wh.load_arrow(_stage_name(table), pa.Table.from_arrays(arrays, schema=schema), "replace")
+
+
+def _array(col: pd.Series, type_: pa.DataType) -> pa.Array:
+    """One typed column; an empty or all-null column keeps its declared type."""
+    if pa.types.is_timestamp(type_):
+        col = pd.to_datetime(col, utc=True)
+    elif pa.types.is_date(type_):
+        col = pd.to_datetime(col).dt.date
+    values = [None if _missing(v) else v for v in col.astype(object).tolist()]
+    if pa.types.is_string(type_):
+        values = [None if v is None else str(v) for v in values]
+    elif pa.types.is_integer(type_):
+        values = [None if v is None else int(v) for v in values]
+    return pa.array(values, type=type_)
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _delete_matching(wh: Warehouse, table: str, stage_of: str) -> None:
+    keys = _KEYS[table]
+    match = " AND ".join(f"s.{_q(k)} = {_q(table)}.{_q(k)}" for k in keys)
+    wh.execute(
+        f"DELETE FROM {_q(table)} WHERE EXISTS "
+        f"(SELECT 1 FROM {_q(_stage_name(stage_of))} AS s WHERE {match})"
+    )
+
+
+def _insert_staged(wh: Warehouse, table: str, schema: pa.Schema) -> None:
+    cols = ", ".join(_q(n) for n in schema.names)
+    wh.execute(f"INSERT INTO {_q(table)} ({cols}) SELECT {cols} FROM {_q(_stage_name(table))}")
+
+
+def write_scores(wh: Warehouse) -> None:
+    """Upsert the staged scores on (lead_id, model_version). Call inside a transaction."""
+    _delete_matching(wh, tables.LEAD_SCORES, tables.LEAD_SCORES)
+    _insert_staged(wh, tables.LEAD_SCORES, SCORE_SCHEMA)
+
+
+def write_rejects(wh: Warehouse) -> None:
+    """Replace the rejects of the staged leads: scored leads leave the table, rejected ones
+    (re)enter it with this run's reason. Call inside a transaction."""
+    _delete_matching(wh, tables.SCORE_REJECTS, tables.LEAD_SCORES)
+    _delete_matching(wh, tables.SCORE_REJECTS, tables.SCORE_REJECTS)
+    _insert_staged(wh, tables.SCORE_REJECTS, REJECT_SCHEMA)
+
+
+def export_pending(wh: Warehouse, model_version: str) -> pd.DataFrame:
+    """Scores of this version not yet in any upsert file (including those of a crashed run)."""
+    return wh.query(
+        f"SELECT * FROM {_q(tables.LEAD_SCORES)} WHERE model_version = {_lit(model_version)}"
+        f" AND {_q(_EXPORT_COL)} IS NULL ORDER BY contact_ts, lead_id"
+    ).to_pandas()
+
+
+def mark_exported(wh: Warehouse, model_version: str, run_id: str) -> None:
+    """Record that the pending scores went into ``run_id``'s upsert file (written first, so a
+    crash in between re-exports them: Salesforce upserts are idempotent)."""
+    with wh.transaction():
+        wh.execute(
+            f"UPDATE {_q(tables.LEAD_SCORES)} SET {_q(_EXPORT_COL)} = {_lit(run_id)}"
+            f" WHERE model_version = {_lit(model_version)} AND {_q(_EXPORT_COL)} IS NULL"
+        )
+
+
+def record_run(wh: Warehouse, run: Mapping[str, Any]) -> None:
+    """Upsert one ``scoring_runs`` row (dict fields stored as JSON text)."""
+    row = {
+        k: (json.dumps(v, sort_keys=True) if isinstance(v, dict) else v)
+        for k, v in run.items()
+        if k in RUN_SCHEMA.names
+    }
+    frame = pd.DataFrame([row])
+    for col in ("as_of", "scored_at"):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    stage(wh, tables.SCORING_RUNS, frame, RUN_SCHEMA)
+    with wh.transaction():
+        _delete_matching(wh, tables.SCORING_RUNS, tables.SCORING_RUNS)
+        _insert_staged(wh, tables.SCORING_RUNS, RUN_SCHEMA)

@@ -1,0 +1,304 @@
+"""``generate_world``: write the synthetic raw delivery folder (vendor vintages, CRM, truth).
+
+Reads nothing; writes ``vendor/``, ``crm/``, ``truth/`` and ``manifest.json`` under ``out_dir``.
+One vintage is generated and written at a time, so memory stays bounded at seed scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leadscore import __version__
+from leadscore.io import sha256_file, write_json
+from leadscore.schema import CRM_DIR, LEAD_FILE, METROS, TASK_FILE, TRUTH_DIR, VENDOR_DIR
+from leadscore.synthetic import crm, vocab
+from leadscore.synthetic.planted import planted_counts, truth_table
+from leadscore.synthetic.population import (
+    Population,
+    evolve_firms,
+    evolve_reps,
+    init_firms,
+    init_reps,
+)
+from leadscore.synthetic.timeline import (
+    AS_OF,
+    DELIVERY_LAG_DAYS,
+    LABEL_WINDOW_DAYS,
+    Vintage,
+    iso_ts,
+    make_vintages,
+    sample_contact_times,
+)
+from leadscore.synthetic.truth import FEATURES, Signal, linear_score, true_probability
+from leadscore.synthetic.vendor import firm_names, render_firms, render_reps, write_csv
+
+GENERATOR_VERSION = "1"
+#: Seed-scale sizes (scale=1.0).
+N_REPS, N_REP_DUPLICATES, N_FIRMS = 463_000, 15_000, 38_500
+N_LEADS, N_LEAD_DUPLICATES, N_NEGATIVE_DAYS = 79_000, 300, 350
+REP_CRD_RANGE, FIRM_CRD_RANGE = (1_000_000, 8_000_000), (100_000, 400_000)
+COMPONENTS = (
+    "timeline",
+    "crd_pool",
+    "firms",
+    "reps",
+    "spine",
+    "evolve",
+    "render",
+    "pick",
+    "outcomes",
+    "crm",
+)
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class VintageInfo:
+    """One delivered vintage as recorded in the manifest."""
+
+    snapshot_as_of: str
+    processed_at: str | None
+    available_at: str
+    reps_file: str
+    firms_file: str
+
+
+@dataclass(frozen=True)
+class WorldManifest:
+    """What ``generate_world`` wrote; serialised (without ``out_dir``) as ``manifest.json``."""
+
+    seed: int
+    scale: float
+    signal: str
+    as_of: str
+    delivery_lag_days: int
+    label_window_days: int
+    intercept: float
+    vintages: tuple[VintageInfo, ...]
+    row_counts: dict[str, int]
+    sha256: dict[str, str]
+    generator_version: str = GENERATOR_VERSION
+    leadscore_version: str = __version__
+    out_dir: Path = field(default=Path("."), compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (paths relative to ``out_dir``; ``out_dir`` itself omitted)."""
+        d = {k: v for k, v in self.__dict__.items() if k != "out_dir"}
+        d["vintages"] = [v.__dict__ for v in self.vintages]
+        return d
+
+
+def _n(base: int, scale: float, minimum: int = 1) -> int:
+    return max(minimum, round(base * scale))
+
+
+def _lead_features(reps: Population, firms: Population, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The generating model's clean inputs for the reps at ``rows`` (their as-of vintage)."""
+    big = np.array([c[3] in METROS.values() for c in vocab.CITIES])
+    firm = reps["firm"][rows]
+    gnull = firms["growth_null"][firm]
+    total = np.round(firms["total"][firm], 2)
+    return {
+        "total_assets": total,
+        "big_metro": big[reps["home_city"][rows]] & ~reps["metro_blank"][rows],
+        "has_cfp": (reps["licences"][rows] >> 4 & 1).astype(bool),
+        "has_65_66": (reps["licences"][rows] & 0b1100) > 0,
+        "hire_day": reps["hire"][rows],
+        "became_day": reps["became"][rows],
+        "n_ria_assoc": reps["n_ria_assoc"][rows],
+        "growth_1y": np.where(gnull, np.nan, np.round(firms["g1"][firm], 2)),
+        "hnw_share": firms["s_hnw"][firm],
+        "avg_account": total * 1e6 / firms["clients"][firm],
+        "non_advisor": reps["non_advisor"][rows],
+    }
+
+
+def _pick_reps(rng: np.random.Generator, reps: Population, used: np.ndarray, n: int) -> np.ndarray:
+    """Rows of ``n`` distinct reps not yet picked by an earlier lead (if enough remain)."""
+    free = np.flatnonzero(~used[reps["crd"]])
+    pool = free if len(free) >= n else np.arange(len(reps))
+    rows = rng.choice(pool, n, replace=False) if len(pool) >= n else rng.choice(pool, n)
+    used[reps["crd"][rows]] = True
+    return rows
+
+
+class _Steps:
+    """Progress reporting: step name and fraction of all steps done."""
+
+    def __init__(self, progress: Progress | None, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+
+    def __call__(self, name: str) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(name, min(1.0, self.done / self.total))
+
+
+def generate_world(
+    out_dir: Path,
+    scale: float = 1.0,
+    seed: int = 42,
+    signal: Signal = "default",
+    progress: Progress | None = None,
+) -> WorldManifest:
+    """Generate the synthetic world into ``out_dir`` and return its manifest.
+
+    Same ``seed``, ``scale`` and ``signal`` give byte-identical files. Vendor files do not
+    depend on ``signal``; only the conversions (CRM) and the truth do.
+    """
+    if scale <= 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
+    out_dir = Path(out_dir)
+    rngs = dict(zip(COMPONENTS, np.random.SeedSequence(seed).spawn(len(COMPONENTS)), strict=True))
+    gen = {k: np.random.default_rng(v) for k, v in rngs.items()}
+    steps = _Steps(progress, 2 * 8 + 4)
+    vintages = make_vintages(gen["timeline"])
+    n_reps, n_firms, n_leads = _n(N_REPS, scale, 20), _n(N_FIRMS, scale, 5), _n(N_LEADS, scale, 50)
+    pool = gen["crd_pool"].choice(
+        np.arange(*REP_CRD_RANGE), int(1.35 * n_reps) + n_leads + 64, replace=False
+    )
+    firm_crds = gen["crd_pool"].choice(np.arange(*FIRM_CRD_RANGE), n_firms, replace=False)
+    spine = crm.make_spine(gen["spine"], sample_contact_times(gen["spine"], n_leads), vintages)
+    steps("timeline")
+
+    row_counts: dict[str, int] = {}
+    vendor_stats, rep_crd, feats = _vendor_loop(
+        out_dir, vintages, gen, rngs, spine, pool, firm_crds, n_reps, scale, steps, row_counts
+    )
+    unknown_crd = pool[-n_leads:]
+    true_p, intercept = true_probability(linear_score(feats, spine.contact_s), signal)
+    outcomes = crm.draw_outcomes(
+        gen["outcomes"], spine.contact_s, true_p, _n(N_NEGATIVE_DAYS, scale)
+    )
+    ids = crm.sf_ids("00Q", crm.unique_numbers(gen["crm"], n_leads))
+    crd_text = crm.crd_texts(gen["crm"], spine.crd_kind, rep_crd, unknown_crd)
+    leads, dup = crm.lead_table(
+        gen["crm"], spine, outcomes, ids, crd_text, _n(N_LEAD_DUPLICATES, scale)
+    )
+    write_csv(leads, out_dir / CRM_DIR / LEAD_FILE)
+    steps("leads")
+    tasks = crm.task_table(gen["crm"], spine, outcomes, ids)
+    write_csv(tasks, out_dir / CRM_DIR / TASK_FILE)
+    steps("tasks")
+    truth = truth_table(ids, true_p, spine, outcomes, vintages)
+    write_csv(truth, out_dir / TRUTH_DIR / "lead_truth.csv")
+    planted = planted_counts(spine, outcomes, truth, ids, dup, vendor_stats, tasks.num_rows)
+    write_json(out_dir / TRUTH_DIR / "planted.json", planted)
+    steps("truth")
+    row_counts.update(
+        {
+            f"{CRM_DIR}/{LEAD_FILE}": leads.num_rows,
+            f"{CRM_DIR}/{TASK_FILE}": tasks.num_rows,
+            f"{TRUTH_DIR}/lead_truth.csv": truth.num_rows,
+        }
+    )
+    manifest = _manifest(out_dir, seed, scale, signal, intercept, vintages, row_counts)
+    steps("manifest")
+    return manifest
+
+
+def _vendor_loop(
+    out_dir: Path,
+    vintages: tuple[Vintage, ...],
+    gen: dict[str, np.random.Generator],
+    rngs: dict[str, np.random.SeedSequence],
+    spine: crm.LeadSpine,
+    pool: np.ndarray,
+    firm_crds: np.ndarray,
+    n_reps: int,
+    scale: float,
+    steps: _Steps,
+    row_counts: dict[str, int],
+) -> tuple[dict[str, Any], np.ndarray, dict[str, np.ndarray]]:
+    """Evolve, render and write each vintage; gather each lead's as-of rep and features."""
+    n_leads = len(spine.contact_s)
+    evolve_rng = [np.random.default_rng(s) for s in rngs["evolve"].spawn(len(vintages))]
+    render_rng = [np.random.default_rng(s) for s in rngs["render"].spawn(len(vintages))]
+    firms = init_firms(gen["firms"], _n(N_FIRMS, scale, 5), firm_crds)
+    names = firm_names(firms["name"])
+    day0 = vintages[0].snapshot_day
+    reps = init_reps(gen["reps"], n_reps, firms, day0, pool[:n_reps], new=False)
+    cursor = n_reps
+    used = np.zeros(REP_CRD_RANGE[1], dtype=bool)
+    rep_crd = np.zeros(n_leads, dtype=np.int64)
+    feats = {k: np.zeros(n_leads) for k in FEATURES}
+    stats: dict[str, Any] = {}
+    for v, vintage in enumerate(vintages):
+        if v > 0:
+            evolve_firms(evolve_rng[v], firms)
+            n_join = n_reps - round(0.98 * len(reps)) + round(0.001 * n_reps * v)
+            n_join = max(0, n_join)
+            new_crds = pool[cursor : cursor + n_join]
+            cursor += n_join
+            reps = evolve_reps(
+                evolve_rng[v],
+                reps,
+                firms,
+                vintages[v - 1].snapshot_day,
+                vintage.snapshot_day,
+                new_crds,
+            )
+        idx = np.flatnonzero((spine.asof == v) | ((spine.asof < 0) if v == 0 else False))
+        rows = _pick_reps(gen["pick"], reps, used, len(idx))
+        rep_crd[idx] = reps["crd"][rows]
+        for k, values in _lead_features(reps, firms, rows).items():
+            feats[k][idx] = values
+        firms_table, fstats = render_firms(render_rng[v], firms, names, vintage)
+        write_csv(firms_table, out_dir / VENDOR_DIR / f"firms_{vintage.label}.csv")
+        del firms_table
+        steps(f"firms {vintage.label}")
+        n_dup = _n(N_REP_DUPLICATES, scale)
+        reps_table, rstats = render_reps(render_rng[v], reps, firms, names, vintage, n_dup)
+        write_csv(reps_table, out_dir / VENDOR_DIR / f"reps_{vintage.label}.csv")
+        del reps_table
+        steps(f"reps {vintage.label}")
+        row_counts[f"{VENDOR_DIR}/firms_{vintage.label}.csv"] = fstats.rows
+        row_counts[f"{VENDOR_DIR}/reps_{vintage.label}.csv"] = rstats.rows
+        stats[vintage.label] = {"reps": rstats.to_dict(), "firms": fstats.to_dict()}
+    if cursor > len(pool) - n_leads:
+        raise RuntimeError("CRD pool exhausted: unknown CRDs would collide with real ones")
+    return stats, rep_crd, feats
+
+
+def _manifest(
+    out_dir: Path,
+    seed: int,
+    scale: float,
+    signal: str,
+    intercept: float,
+    vintages: tuple[Vintage, ...],
+    row_counts: dict[str, int],
+) -> WorldManifest:
+    files = sorted(
+        p for d in (VENDOR_DIR, CRM_DIR, TRUTH_DIR) for p in (out_dir / d).iterdir() if p.is_file()
+    )
+    rel = [p.relative_to(out_dir).as_posix() for p in files if not p.name.startswith(".")]
+    manifest = WorldManifest(
+        seed=seed,
+        scale=scale,
+        signal=signal,
+        as_of=iso_ts(int(AS_OF.timestamp())),
+        delivery_lag_days=DELIVERY_LAG_DAYS,
+        label_window_days=LABEL_WINDOW_DAYS,
+        intercept=round(intercept, 6),
+        vintages=tuple(
+            VintageInfo(
+                snapshot_as_of=v.snapshot_as_of.isoformat(),
+                processed_at=None if v.processed_at_s is None else iso_ts(v.processed_at_s),
+                available_at=iso_ts(v.available_at_s),
+                reps_file=f"{VENDOR_DIR}/reps_{v.label}.csv",
+                firms_file=f"{VENDOR_DIR}/firms_{v.label}.csv",
+            )
+            for v in vintages
+        ),
+        row_counts=dict(sorted(row_counts.items())),
+        sha256={name: sha256_file(out_dir / name) for name in rel},
+        out_dir=out_dir,
+    )
+    write_json(out_dir / "manifest.json", manifest.to_dict())
+    return manifest
