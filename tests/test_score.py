@@ -9,9 +9,11 @@ The model is a real XGBoost booster inside a real ``Bundle``.
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -107,7 +109,7 @@ def _firms(rng: np.random.Generator) -> pd.DataFrame:
     )
 
 
-def _vintage_table(frames: list[pd.DataFrame], columns: dict[str, str]) -> pa.Table:
+def _vintage_table(frames: list[pd.DataFrame], columns: Mapping[str, str]) -> pa.Table:
     stacked = []
     for (as_of, processed), frame in zip(VINTAGES, frames, strict=True):
         frame = frame.copy()
@@ -164,7 +166,7 @@ def make_world(wh: DuckDBWarehouse, seed: int = 7) -> None:
 
 # --------------------------------------------------------------------------- a real bundle
 def make_bundle(
-    df: pd.DataFrame, features: list[str], types: dict[str, str], y: np.ndarray, path: Path
+    df: pd.DataFrame, features: list[str], types: Mapping[str, str], y: np.ndarray, path: Path
 ) -> Bundle:
     """A real Bundle: training's Preprocessor, an XGBoost booster, Platt calibration."""
     prep = Preprocessor({f: types[f] for f in features}).fit(df)
@@ -196,16 +198,29 @@ def catalog() -> Catalog:
     return load_catalog()
 
 
-@pytest.fixture
-def world(tmp_path: Path, catalog: Catalog) -> tuple[DuckDBWarehouse, Settings, Bundle]:
-    wh = DuckDBWarehouse(tmp_path / "wh.duckdb")
+@pytest.fixture(scope="module")
+def base_world(tmp_path_factory: pytest.TempPathFactory, catalog: Catalog) -> tuple[Path, Bundle]:
+    """The world's warehouse file and a bundle trained on it, built once per module."""
+    root = tmp_path_factory.mktemp("world")
+    wh = DuckDBWarehouse(root / "wh.duckdb")
     make_world(wh)
-    cfg = Settings().resolve(tmp_path)
-    built = build_scoring_set(wh, cfg, catalog, as_of=AS_OF)
+    built = build_scoring_set(wh, Settings().resolve(root), catalog, as_of=AS_OF)
     df = wh.query(f"SELECT * FROM {built.table} WHERE pit_status = 'ok'").to_pandas()
+    wh.execute(f"DROP TABLE {built.table}")
+    wh.close()
     y = (_truth(df) + np.random.default_rng(1).logistic(size=len(df)) > 0).astype(int)
-    bundle = make_bundle(df, catalog.model_features(), catalog.feature_types(), y, tmp_path)
-    return wh, cfg, bundle
+    bundle = make_bundle(df, catalog.model_features(), catalog.feature_types(), y, root)
+    return root / "wh.duckdb", bundle
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path, base_world: tuple[Path, Bundle]
+) -> tuple[DuckDBWarehouse, Settings, Bundle]:
+    """A fresh copy of the world's warehouse for each test."""
+    source, bundle = base_world
+    shutil.copyfile(source, tmp_path / "wh.duckdb")
+    return DuckDBWarehouse(tmp_path / "wh.duckdb"), Settings().resolve(tmp_path), bundle
 
 
 def _scores(wh: DuckDBWarehouse) -> pd.DataFrame:
@@ -248,7 +263,7 @@ def test_batch_scores_good_leads_and_rejects_bad_ones_with_reasons(
     detail = wh.query(
         f"SELECT detail FROM {tables.SCORE_REJECTS} WHERE lead_id = '{BAD_RANGE_LEAD}'"
     ).to_pylist()[0]["detail"]
-    assert "MilesToWork below 0" in detail
+    assert "MilesToWork: outside valid range" in detail
     # the run record: JSON on disk and a row in scoring_runs
     record = json.loads(run.record_path.read_text())
     assert record["n_scored"] == N_LEADS and record["provenance"]["config_hash"]
@@ -352,7 +367,7 @@ def test_batch_and_single_lead_scoring_agree(
     built = build_scoring_set(wh, cfg, catalog, as_of=AS_OF)
     rows = wh.query(f"SELECT * FROM {built.table} WHERE pit_status = 'ok'").to_pylist()
     checked = 0
-    for row in rows[::6]:  # every 6th lead keeps the test fast; each is compared exactly
+    for row in rows[::15]:  # a sample keeps the test fast; each lead is compared exactly
         if row["lead_id"] not in batch.index:
             continue
         one = score_one(bundle, row, catalog)
@@ -364,7 +379,7 @@ def test_batch_and_single_lead_scoring_agree(
         )  # fmt: skip
         assert one["drivers_text"] == expected["drivers_text"]
         checked += 1
-    assert checked >= 14
+    assert checked >= 5
 
 
 def test_score_one_rejects_garbage_with_a_reason(
@@ -403,8 +418,8 @@ def test_score_one_rejects_garbage_with_a_reason(
 )
 def test_check_rows_types(kind: str, value: Any, ok: bool) -> None:
     class _B:
-        features = ["x"]
-        feature_types = {"x": kind}
+        features: ClassVar[list[str]] = ["x"]
+        feature_types: ClassVar[dict[str, str]] = {"x": kind}
 
     df = pd.DataFrame({"x": pd.Series([value, None], dtype=object)})
     checked, reasons = check_rows(df, _B(), catalog=None)
@@ -464,7 +479,7 @@ def test_buckets_are_ordered_by_observed_conversion(tmp_path: Path) -> None:
         }
     )
     logit = -3.0 + 1.2 * df["x1"] - 0.8 * df["x2"] + 1.0 * df["flag"]
-    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
+    y = np.asarray(rng.random(n) < 1 / (1 + np.exp(-logit.to_numpy())), dtype=int)
     types = {"x1": "numeric", "x2": "numeric", "flag": "bool"}
     train, test = df.iloc[: n // 2], df.iloc[n // 2 :]
     bundle = make_bundle(train, list(types), types, y[: n // 2], tmp_path)

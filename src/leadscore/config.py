@@ -36,6 +36,14 @@ class ProjectConfig(_Section):
     models_dir: Path = Path("models")
     reports_dir: Path = Path("reports")
     global_seed: int = Field(42, ge=0)
+    truth_file: Path | None = Field(
+        None,
+        description="Synthetic world only: true probabilities, read by evaluation for the oracle"
+        " comparison and never by training.",
+    )
+    reference_importance: Path | None = Field(
+        None, description="A previous model's ranking (rank,feature,gain); default: m5's."
+    )
 
 
 class WarehouseConfig(_Section):
@@ -184,7 +192,14 @@ class Settings(_Section):
         project = self.project.model_copy(
             update={
                 name: _anchor(root, getattr(self.project, name))
-                for name in ("data_dir", "models_dir", "reports_dir")
+                for name in (
+                    "data_dir",
+                    "models_dir",
+                    "reports_dir",
+                    "truth_file",
+                    "reference_importance",
+                )
+                if getattr(self.project, name) is not None
             }
         )
         warehouse = self.warehouse.model_copy(update={"path": _anchor(root, self.warehouse.path)})

@@ -105,7 +105,7 @@ def format_value(value: Any, unit: str | None) -> str:
     x = float(value)
     if key in _DOW_UNITS:
         first, names = _DOW_UNITS[key]
-        idx = int(round(x)) - first
+        idx = round(x) - first
         return names[idx] if 0 <= idx < len(names) else _number(x)
     if key in _MILLION_UNITS:
         return _money(x * 1e6)

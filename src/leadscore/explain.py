@@ -129,8 +129,8 @@ def lead_drivers(
     values = df.reindex(columns=folded.columns)
     for (_, contrib_row), (_, value_row) in zip(folded.iterrows(), values.iterrows(), strict=True):
         pos, neg = pick_drivers(
-            contrib_row.to_dict(),
-            value_row.to_dict(),
+            {str(k): float(v) for k, v in contrib_row.items()},
+            {str(k): v for k, v in value_row.items()},
             catalog,
             cfg.drivers_positive,
             cfg.drivers_negative,
@@ -209,12 +209,12 @@ def compare_with_reference(
     if len(shared) >= 3:
         value = spearmanr([ref_rank[f] for f in shared], [our_rank[f] for f in shared])[0]
         rho = None if np.isnan(value) else float(value)
-    moves = [
+    moves: list[dict[str, Any]] = [
         {"feature": f, "reference_rank": ref_rank[f], "our_rank": our_rank[f],
          "change": ref_rank[f] - our_rank[f]}
         for f in shared
     ]  # fmt: skip
-    by_change = sorted(moves, key=lambda m: (-m["change"], m["feature"]))
+    by_change = sorted(moves, key=lambda m: (-int(m["change"]), str(m["feature"])))
     previous_top = ref_names[0]
     ref_top25 = {str(matched[f]) for f in shared if ref_rank[f] <= 25}
     return ReferenceComparison(
@@ -232,7 +232,7 @@ def compare_with_reference(
             f
             for f, r in sorted(ours.items(), key=lambda kv: kv[1])
             if r <= 25 and f not in ref_top25
-        ],  # fmt: skip
+        ],
         previous_top=previous_top,
         previous_top_rank_now=our_rank.get(previous_top),
         previous_top_still_top=our_rank.get(previous_top) == 1,

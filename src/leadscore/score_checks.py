@@ -1,22 +1,25 @@
 """Score stage, row checks: which leads' feature values can be scored, and why not (rule 5).
 
 Reads a scoring-set frame, the bundle's feature types and the schema contract (through
-``validate.contract_violations`` when that module is installed, else the catalog's ranges and
-nullability); returns the frame with values typed for the model and one reason per bad row.
+``validate.contract_violations``, with the bundle's contract or the catalog's); returns the
+frame with values typed for the model and one reason per bad row.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-_BOOL_VALUES = {True, False, 0, 1}
+if TYPE_CHECKING:
+    from leadscore.catalog import Catalog
+    from leadscore.validate.contract import SchemaContract
+
+_BOOL_VALUES = {0, 1}  # True == 1 and False == 0
 
 
 class ScoreRejected(ValueError):
@@ -50,7 +53,7 @@ def check_rows(df: pd.DataFrame, bundle: Any, catalog: Any) -> tuple[pd.DataFram
         typed, bad = (_as_bool if kind == "bool" else _as_number)(df[feature], feature)
         checked[feature] = typed
         invalid.append(bad)
-    contract = contract_reasons(checked, bundle, catalog)
+    contract = contract_reasons(df, bundle, catalog)
     out: list[str | None] = []
     for i, breach in enumerate(contract.tolist()):
         bad_values = [str(bad[i]) for bad in invalid if bad[i] is not None]
@@ -66,12 +69,14 @@ def check_rows(df: pd.DataFrame, bundle: Any, catalog: Any) -> tuple[pd.DataFram
 def _as_number(s: pd.Series, name: str) -> tuple[pd.Series, list[str | None]]:
     if is_numeric_dtype(s.dtype) and not is_bool_dtype(s.dtype):
         values = s.astype(float)
-        bad_mask = ~np.isfinite(values) & values.notna()
+        bad_mask = np.asarray(~np.isfinite(values) & values.notna(), dtype=bool)
     else:
         values = pd.to_numeric(s.astype(object), errors="coerce").astype(float)
-        bad_mask = (values.isna() & s.notna()) | (~np.isfinite(values) & values.notna())
+        bad_mask = np.asarray(
+            (values.isna() & s.notna()) | (~np.isfinite(values) & values.notna()), dtype=bool
+        )
     bad: list[str | None] = [None] * len(s)
-    for i in np.flatnonzero(bad_mask.to_numpy()):
+    for i in np.flatnonzero(bad_mask):
         bad[i] = f"{name}={s.iloc[i]!r} is not a finite number"
     return values.where(~bad_mask), bad
 
@@ -97,70 +102,51 @@ def _is_bool_like(v: Any) -> bool:
 
 
 def contract_reasons(df: pd.DataFrame, bundle: Any, catalog: Any) -> pd.Series:
-    """Schema-contract breaches per row (None when clean).
+    """Schema-contract breaches per row (None when clean), for the bundle's features only.
 
-    Uses ``validate.contract_violations(df, contract)`` with the contract the bundle was trained
-    with when both exist; otherwise checks the catalog's ``range`` and ``nullable`` of each
-    bundle feature.
+    The contract is the one the bundle was trained with (``bundle.contract`` or
+    ``contract.json`` in its folder), else the catalog's (dtypes, ranges, nullability); it is
+    enforced by ``validate.contract_violations`` on the values as built (before typing).
     """
-    contract = bundle_contract(bundle)
-    try:
-        from leadscore.validate import contract_violations  # type: ignore[attr-defined]
-    except ImportError:
-        contract_violations = None
-    if contract is not None and contract_violations is not None:
-        return _normalise(contract_violations(df, contract), df.index)
-    return _catalog_reasons(df, list(bundle.features), catalog)
+    contract = bundle_contract(bundle, catalog)
+    if contract is None:
+        return pd.Series([None] * len(df), index=df.index, dtype=object)
+    from leadscore.validate.contract import contract_violations
+
+    used = set(bundle.features)
+    contract = contract.model_copy(
+        update={"columns": tuple(c for c in contract.columns if c.name in used)}
+    )
+    raw = contract_violations(df, contract)
+    return pd.Series([r if r else None for r in raw.tolist()], index=df.index, dtype=object)
 
 
-def bundle_contract(bundle: Any) -> Any:
-    """The schema contract a bundle carries (attribute, or ``contract.json`` in its folder)."""
+def bundle_contract(bundle: Any, catalog: Any) -> SchemaContract | None:
+    """The bundle's schema contract, or one derived from the catalog, or None."""
+    from leadscore.catalog import Catalog
+    from leadscore.validate.contract import SchemaContract
+
     contract = getattr(bundle, "contract", None)
-    if contract is not None:
+    if isinstance(contract, SchemaContract):
         return contract
+    if isinstance(contract, Mapping):
+        return SchemaContract.model_validate(contract)
     path = getattr(bundle, "path", None)
     if path is not None and (Path(path) / "contract.json").is_file():
-        return json.loads((Path(path) / "contract.json").read_text())
+        return SchemaContract.load(Path(path) / "contract.json")
+    if isinstance(catalog, Catalog):
+        return _catalog_contract(catalog)
     return None
 
 
-def _normalise(raw: Any, index: pd.Index) -> pd.Series:
-    """Whatever per-row form the validator returns -> one text (or None) per row."""
-    if isinstance(raw, pd.DataFrame):  # e.g. columns lead index + reason
-        col = next((c for c in raw.columns if "reason" in str(c)), raw.columns[-1])
-        grouped = raw.groupby(level=0)[col].apply(lambda s: "; ".join(map(str, s)))
-        return grouped.reindex(index).astype(object).where(lambda s: s.notna(), None)
-    values = list(raw.tolist() if isinstance(raw, pd.Series) else raw)
-    out = []
-    for v in values:
-        if isinstance(v, list | tuple):
-            v = "; ".join(map(str, v)) if v else None
-        out.append(None if v is None or v == "" or (isinstance(v, float) and np.isnan(v)) else v)
-    return pd.Series(out, index=index, dtype=object)
+_CATALOG_CONTRACTS: dict[str, SchemaContract] = {}
 
 
-def _catalog_reasons(df: pd.DataFrame, features: list[str], catalog: Any) -> pd.Series:
-    problems: list[list[str]] = [[] for _ in range(len(df))]
-    lookup = getattr(catalog, "feature", None)
-    for name in features:
-        try:
-            spec = lookup(name) if lookup else None
-        except (KeyError, LookupError):
-            spec = None
-        if spec is None:
-            continue
-        col = df[name]
-        flags: list[tuple[np.ndarray, str]] = []
-        if not getattr(spec, "nullable", True):
-            flags.append((col.isna().to_numpy(), f"{name} is null but must not be"))
-        low, high = getattr(spec, "range", None) or (None, None)
-        if low is not None or high is not None:
-            x = pd.to_numeric(col, errors="coerce")
-            if low is not None:
-                flags.append(((x < low).to_numpy(), f"{name} below {low:g}"))
-            if high is not None:
-                flags.append(((x > high).to_numpy(), f"{name} above {high:g}"))
-        for mask, text in flags:
-            for i in np.flatnonzero(mask):
-                problems[i].append(f"{text} (got {col.iloc[i]!r})")
-    return pd.Series([("; ".join(p) if p else None) for p in problems], index=df.index)
+def _catalog_contract(catalog: Catalog) -> SchemaContract:
+    """The catalog's contract (no data-derived ranges), built once per catalog version."""
+    from leadscore.validate.contract import build_contract
+
+    key = catalog.fingerprint
+    if key not in _CATALOG_CONTRACTS:
+        _CATALOG_CONTRACTS[key] = build_contract(pd.DataFrame(), catalog)
+    return _CATALOG_CONTRACTS[key]

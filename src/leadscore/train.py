@@ -223,7 +223,7 @@ def _smote(
             new[c] = np.where(synth[:, i] > 1.5, np.nan, np.rint(synth[:, i]))
         else:
             new[c] = synth[:, i]
-    synth_index = pd.Index([f"__smote_{i}" for i in range(len(synth))])
+    synth_index = pd.Index([f"__smote_{i}" for i in range(len(synth))], name=x.index.name)
     out = pd.concat([x, pd.DataFrame(new, index=synth_index)[cols]])
     return out, np.asarray(yr)
 

@@ -25,6 +25,7 @@ class DuckDBWarehouse:
         self.con.execute(f"SET threads = {int(threads)}")
         self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET enable_progress_bar = false")
         self._in_tx = False
 
     def execute(self, sql: str) -> None:

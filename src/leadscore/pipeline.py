@@ -1,0 +1,407 @@
+"""Pipeline runner: each stage with its I/O, progress and timing; `run` and `demo` chain them.
+
+The stage functions here are the only place (besides the CLI) that opens the warehouse, reads
+results of earlier stages from disk and prints. Library functions stay pure. ``run`` stops at
+the first failed gate: :class:`~leadscore.gates.GateFailed` propagates to the CLI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from leadscore import tables
+from leadscore.config import CONFIG_FILE, Settings, load_settings
+from leadscore.io import write_json
+from leadscore.progress import ProgressFn, progress_bar
+from leadscore.warehouse import Warehouse, open_warehouse
+
+T = TypeVar("T")
+SUMMARY_FILE = "summary.json"
+LATEST_MODEL = "LATEST"
+
+
+def _console(console: Console | None) -> Console:
+    return console or Console(quiet=True)
+
+
+@contextmanager
+def _warehouse(cfg: Settings) -> Iterator[Warehouse]:
+    wh = open_warehouse(cfg.warehouse)
+    try:
+        yield wh
+    finally:
+        wh.close()
+
+
+def _with_bar(title: str, console: Console, fn: Callable[[ProgressFn], T]) -> T:
+    with progress_bar(title, console) as bar:
+        return fn(bar)
+
+
+# --- stages ----------------------------------------------------------------------------------
+
+
+def stage_synth(
+    out: Path,
+    scale: float = 1.0,
+    seed: int = 42,
+    signal: Literal["default", "weak"] = "default",
+    console: Console | None = None,
+) -> Any:
+    """Generate the synthetic world into ``out``."""
+    from leadscore.synthetic import generate_world
+
+    con = _console(console)
+    manifest = _with_bar(
+        "synth",
+        con,
+        lambda bar: generate_world(out, scale=scale, seed=seed, signal=signal, progress=bar),
+    )
+    con.print(f"synthetic world ({signal}, scale {scale}, seed {seed}) written to {out}")
+    return manifest
+
+
+def stage_ingest(cfg: Settings, src: Path, console: Console | None = None) -> Any:
+    """Load a delivery folder into the warehouse and write the data quality report."""
+    from leadscore.ingest import ingest_directory
+
+    con = _console(console)
+    with _warehouse(cfg) as wh:
+        result = _with_bar("ingest", con, lambda bar: ingest_directory(wh, src, cfg, bar))
+    con.print(result.summary())
+    return result
+
+
+def stage_build(
+    cfg: Settings, join: Literal["asof", "quarter"] = "asof", console: Console | None = None
+) -> tuple[Any, Any]:
+    """Build the point-in-time training set, then run the validation gates on it."""
+    from leadscore.catalog import load_catalog
+    from leadscore.dataset import build_training_set
+    from leadscore.validate import validate_training_set
+
+    con = _console(console)
+    catalog = load_catalog()
+    with _warehouse(cfg) as wh:
+        build = build_training_set(wh, cfg, catalog, join=join)
+        con.print(
+            f"training set ({join} join): {build.n_rows:,} rows, {build.n_positives:,} positives;"
+            f" excluded {sum(build.excluded.values()):,} by CRD/snapshot, "
+            f"{build.n_negative_days:,} negative days, {build.n_censored:,} right-censored"
+        )
+        write_json(cfg.project.reports_dir / "build" / f"build_{join}.json", build.to_dict())
+        validation = validate_training_set(wh, cfg, catalog, build, join=join)
+    con.print(f"validation: {len(validation.gates)} gates passed")
+    return build, validation
+
+
+def stage_validate(cfg: Settings, console: Console | None = None) -> Any:
+    """Re-run the validation gates on the current training set."""
+    from leadscore.catalog import load_catalog
+    from leadscore.validate import validate_training_set
+
+    con = _console(console)
+    with _warehouse(cfg) as wh:
+        validation = validate_training_set(wh, cfg, load_catalog())
+    con.print(f"validation: {len(validation.gates)} gates passed")
+    return validation
+
+
+def read_training_frame(wh: Warehouse) -> pd.DataFrame:
+    """The training table as pandas (UTC-aware timestamps)."""
+    return wh.query(
+        f"SELECT * FROM {tables.TRAINING_SET} ORDER BY contact_ts, lead_id"
+    ).to_pandas()
+
+
+def read_dials(wh: Warehouse, cfg: Settings) -> pd.Series:
+    """Dials per lead from the Task table (lead id -> number of calls)."""
+    c = cfg.crm
+    df = wh.query(
+        f'SELECT "{c.task_lead_col}" AS lead_id, count(*) AS n_dials FROM {tables.TASKS} '
+        f"WHERE \"{c.task_type_col}\" = '{c.dial_type}' GROUP BY 1"
+    ).to_pandas()
+    return df.set_index("lead_id")["n_dials"]
+
+
+def read_truth(cfg: Settings) -> pd.Series | None:
+    """Oracle probabilities (synthetic world only), or None."""
+    path = cfg.project.truth_file
+    if path is None:
+        return None
+    truth = pd.read_csv(path, usecols=["Id", "true_probability"], dtype={"Id": str})
+    return truth.set_index("Id")["true_probability"]
+
+
+def reference_importance(cfg: Settings) -> Path:
+    """The previous model's ranking to compare with (m5's unless configured)."""
+    if cfg.project.reference_importance is not None:
+        return cfg.project.reference_importance
+    return Path(str(resources.files("leadscore") / "reference" / "m5_importance.csv"))
+
+
+def stage_train(
+    cfg: Settings, override_reason: str | None = None, console: Console | None = None
+) -> Path:
+    """Train, calibrate, evaluate; write reports and (gates permitting) the model bundle."""
+    from leadscore.bundle import publish_model
+    from leadscore.catalog import default_catalog_path, load_catalog
+    from leadscore.train import train_model
+
+    con = _console(console)
+    catalog = load_catalog()
+    with _warehouse(cfg) as wh:
+        df = read_training_frame(wh)
+        dials = read_dials(wh, cfg)
+    result = _with_bar(
+        "train",
+        con,
+        lambda bar: train_model(
+            df,
+            catalog.feature_types(),
+            cfg,
+            dials=dials,
+            true_probability=read_truth(cfg),
+            progress=bar,
+            override_reason=override_reason,
+        ),
+    )
+    contract = cfg.project.reports_dir / "validate" / "schema_contract.json"
+    path = publish_model(result, cfg.project.models_dir, default_catalog_path(), contract)
+    (cfg.project.models_dir / LATEST_MODEL).write_text(result.version + "\n")
+    con.print(f"model {result.version} written to {path}")
+    return path
+
+
+def latest_bundle_path(cfg: Settings) -> Path:
+    """Folder of the model the last successful ``train`` published."""
+    pointer = cfg.project.models_dir / LATEST_MODEL
+    if not pointer.exists():
+        raise FileNotFoundError(f"no trained model in {cfg.project.models_dir}; run `train`")
+    return cfg.project.models_dir / pointer.read_text().strip()
+
+
+def stage_explain(
+    cfg: Settings, reference_csv: Path | None = None, console: Console | None = None
+) -> Any:
+    """Global drivers, comparison with the reference model, cohort analysis."""
+    from leadscore.bundle import load_bundle
+    from leadscore.catalog import load_catalog
+    from leadscore.explain import explain_model
+
+    con = _console(console)
+    bundle = load_bundle(latest_bundle_path(cfg))
+    with _warehouse(cfg) as wh:
+        df = read_training_frame(wh)
+    result = explain_model(
+        bundle,
+        df,
+        load_catalog(),
+        reference_csv or reference_importance(cfg),
+        cfg.project.reports_dir / "explain",
+        score_cfg=cfg.score,
+    )
+    con.print(
+        f"explained {result.n_rows:,} leads; max |additivity error| "
+        f"{result.max_additivity_error:.2e}"
+    )
+    return result
+
+
+def stage_score(cfg: Settings, as_of: datetime, console: Console | None = None) -> Any:
+    """Score every lead contacted up to ``as_of`` that this model has not scored yet."""
+    from leadscore.bundle import load_bundle
+    from leadscore.catalog import load_catalog
+    from leadscore.score import score_leads
+
+    con = _console(console)
+    bundle = load_bundle(latest_bundle_path(cfg))
+    with _warehouse(cfg) as wh:
+        run = _with_bar(
+            "score",
+            con,
+            lambda bar: score_leads(
+                wh,
+                cfg,
+                bundle,
+                as_of,
+                load_catalog(),
+                bar,
+                out_dir=cfg.project.reports_dir / "score",
+            ),
+        )
+    con.print(
+        f"scored {run.n_scored:,}, rejected {run.n_rejected:,} {run.rejected_by_reason}; "
+        f"Salesforce file {run.salesforce_csv}; run record {run.record_path}"
+    )
+    return run
+
+
+def stage_report(cfg: Settings, console: Console | None = None) -> Path:
+    """Render the one-page HTML report from the stages' results on disk."""
+    from leadscore.report.html import render_report
+
+    path = render_report(cfg)
+    _console(console).print(f"report: {path}")
+    return path
+
+
+# --- the whole pipeline ----------------------------------------------------------------------
+
+
+def run_pipeline(
+    cfg: Settings, raw_dir: Path | None = None, console: Console | None = None
+) -> dict[str, Any]:
+    """ingest -> build -> validate -> train -> explain -> score -> report; writes summary.json.
+
+    Stops at the first failed gate (the exception propagates) after writing what it has, so
+    the report still renders and says why.
+    """
+    con = _console(console)
+    if cfg.dataset.as_of is None:
+        raise ValueError("set [dataset] as_of in leadscore.toml (the data's extraction time)")
+    summary: dict[str, Any] = {"as_of": cfg.dataset.as_of.isoformat(), "stage_seconds": {}}
+
+    def timed(name: str, fn: Callable[[], T]) -> T:
+        con.rule(f"[bold]{name}")
+        start = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            summary["stage_seconds"][name] = round(time.perf_counter() - start, 2)
+
+    try:
+        if raw_dir is not None:
+            timed("ingest", lambda: stage_ingest(cfg, raw_dir, con))
+        build, _ = timed("build+validate", lambda: stage_build(cfg, "asof", con))
+        summary.update(_build_summary(build))
+        timed("train", lambda: stage_train(cfg, None, con))
+        timed("explain", lambda: stage_explain(cfg, None, con))
+        run = timed("score", lambda: stage_score(cfg, cfg.dataset.as_of, con))  # type: ignore[arg-type]
+        summary.update({"n_scored": run.n_scored, "n_rejected": run.n_rejected})
+    finally:
+        summary.update(_model_summary(cfg))
+        summary["report_path"] = str(_try_report(cfg, con))
+        write_json(cfg.project.data_dir.parent / SUMMARY_FILE, summary)
+    print_summary(summary, con)
+    return summary
+
+
+def _build_summary(build: Any) -> dict[str, Any]:
+    return {"n_training_rows": build.n_rows, "n_positives": build.n_positives}
+
+
+def _model_summary(cfg: Settings) -> dict[str, Any]:
+    """Figures of the last training run, read from its metrics file (if any)."""
+    from leadscore.report.html import load_model_figures
+
+    return load_model_figures(cfg)
+
+
+def _try_report(cfg: Settings, con: Console) -> Path | None:
+    try:
+        return stage_report(cfg, con)
+    except Exception as exc:  # the report must never hide the original failure
+        con.print(f"[yellow]report not rendered: {exc}[/yellow]")
+        return None
+
+
+def print_summary(summary: dict[str, Any], console: Console) -> None:
+    """The short end-of-run table."""
+    table = Table(title="leadscore summary", show_header=False)
+    rows = [
+        ("training rows", summary.get("n_training_rows")),
+        ("positives", summary.get("n_positives")),
+        ("leakage records (matched)", summary.get("leakage_records_matched")),
+        ("holdout AUC-PR", summary.get("holdout_aucpr")),
+        ("oracle AUC-PR", summary.get("oracle_aucpr")),
+        ("ECE overall", summary.get("ece_overall")),
+        ("gates passed", _gates_line(summary.get("gates"))),
+        ("leads scored / rejected", f"{summary.get('n_scored')} / {summary.get('n_rejected')}"),
+        ("report", summary.get("report_path")),
+    ]
+    for name, value in rows:
+        table.add_row(name, _fmt(value))
+    console.print(table)
+
+
+def _gates_line(gates: dict[str, bool] | None) -> str:
+    if not gates:
+        return "-"
+    failed = [name for name, ok in gates.items() if not ok]
+    return f"{len(gates) - len(failed)}/{len(gates)}" + (
+        f" (failed: {', '.join(failed)})" if failed else ""
+    )
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "-" if value is None else str(value)
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+
+def write_demo_config(workdir: Path, manifest: Any, seed: int) -> Path:
+    """The demo folder's leadscore.toml: its own warehouse, the world's as_of and truth file."""
+    text = (
+        "# Written by `leadscore demo`: this folder's warehouse, models and reports.\n"
+        "[project]\n"
+        f"global_seed = {seed}\n"
+        'truth_file = "raw/truth/lead_truth.csv"\n\n'
+        "[vendor]\n"
+        f"delivery_lag_days = {manifest.delivery_lag_days}\n\n"
+        "[dataset]\n"
+        f'as_of = "{manifest.as_of.isoformat()}"\n'
+        f"label_window_days = {manifest.label_window_days}\n"
+    )
+    path = workdir / CONFIG_FILE
+    path.write_text(text)
+    return path
+
+
+def run_demo(
+    workdir: Path,
+    scale: float = 1.0,
+    seed: int = 42,
+    signal: Literal["default", "weak"] = "default",
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Generate a synthetic world in ``workdir`` and run the whole pipeline on it."""
+    con = _console(console)
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    manifest = stage_synth(workdir / "raw", scale=scale, seed=seed, signal=signal, console=con)
+    synth_seconds = round(time.perf_counter() - start, 2)
+    cfg = load_settings(write_demo_config(workdir, manifest, seed))
+    try:
+        summary = run_pipeline(cfg, raw_dir=workdir / "raw", console=con)
+    finally:
+        _add_demo_figures(workdir, synth_seconds, scale, seed, signal)
+    return summary
+
+
+def _add_demo_figures(
+    workdir: Path, synth_seconds: float, scale: float, seed: int, signal: str
+) -> None:
+    import json
+
+    path = workdir / SUMMARY_FILE
+    if not path.exists():
+        return
+    summary = json.loads(path.read_text())
+    summary["stage_seconds"] = {"synth": synth_seconds, **summary.get("stage_seconds", {})}
+    summary["world"] = {"scale": scale, "seed": seed, "signal": signal}
+    write_json(path, summary)

@@ -1,0 +1,321 @@
+"""Explain stage: exact TreeSHAP additivity, folding of one-hot columns, driver texts, global
+importance, the comparison with a previous model's ranking and the cohort report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+from leadscore.catalog import load_catalog
+from leadscore.config import ScoreConfig
+from leadscore.drivers import Driver, display_of, driver_text, format_value, join_drivers
+from leadscore.explain import (
+    compare_with_reference,
+    compute_contributions,
+    explain_model,
+    fold_contributions,
+    global_importance,
+    growth_trajectory,
+    lead_drivers,
+    source_features,
+)
+
+LEVELS = ["NYC", "Dallas", "Other"]
+FEATURES = ["aum", "has_cfp", "metro", "AUMGrowthRate_1Year"]
+
+
+@dataclass
+class OneHotBundle:
+    """A bundle whose preprocessing one-hot encodes ``metro`` (so folding has work to do)."""
+
+    booster: xgb.Booster
+    version: str = "explain-test"
+    features: list[str] = field(default_factory=lambda: list(FEATURES))
+
+    def prepare_frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        out = pd.DataFrame(index=df.index)
+        out["aum"] = pd.to_numeric(df["aum"], errors="coerce").astype(float)
+        out["has_cfp"] = df["has_cfp"].astype(float)
+        for level in LEVELS:
+            out[f"metro={level}"] = (df["metro"] == level).astype(float)
+        out["AUMGrowthRate_1Year"] = df["AUMGrowthRate_1Year"].astype(float)
+        return out
+
+    def prepare_matrix(self, df: pd.DataFrame) -> xgb.DMatrix:
+        return xgb.DMatrix(self.prepare_frame(df), missing=np.nan)
+
+    def predict_margin(self, df: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.booster.predict(self.prepare_matrix(df), output_margin=True))
+
+    def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
+        return 1 / (1 + np.exp(-self.predict_margin(df)))
+
+
+class Catalog:
+    """The catalog interface the drivers read: ``feature(name)`` with display and unit."""
+
+    @dataclass
+    class Entry:
+        display: str
+        unit: str = ""
+
+    entries: ClassVar[dict[str, Entry]] = {
+        "aum": Entry("Firm AUM", "$M"),
+        "has_cfp": Entry("CFP holder"),
+        "metro": Entry("Home metro"),
+        "AUMGrowthRate_1Year": Entry("Firm AUM growth, 1 year", "%"),
+    }
+
+    def feature(self, name: str) -> Entry:
+        return self.entries[name]
+
+
+def _frame(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "lead_id": [f"L{i:04d}" for i in range(n)],
+            "aum": np.where(rng.random(n) < 0.1, np.nan, rng.lognormal(4.5, 1.0, n).round(1)),
+            "has_cfp": rng.random(n) < 0.4,
+            "metro": rng.choice(LEVELS, n),
+            "AUMGrowthRate_1Year": rng.normal(5, 10, n).round(1),
+            "aum_tier": rng.choice(["<$100M", "$100-500M", ">$500M"], n),
+        }
+    )
+    logit = -2 + 1.2 * df["has_cfp"] - 0.01 * df["aum"].fillna(100) - 0.8 * (df["metro"] == "NYC")
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
+    df["target"] = y
+    df["metro_area"] = df["metro"]
+    return df, y
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[OneHotBundle, pd.DataFrame]:
+    df, y = _frame(600)
+    bundle = OneHotBundle(booster=xgb.Booster())
+    matrix = xgb.DMatrix(bundle.prepare_frame(df), label=y, missing=np.nan)
+    params = {"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "seed": 0, "nthread": 1}
+    bundle.booster = xgb.train(params, matrix, num_boost_round=20)
+    return bundle, df
+
+
+def test_contributions_plus_bias_equal_the_margin_for_every_row(
+    trained: tuple[OneHotBundle, pd.DataFrame],
+) -> None:
+    bundle, df = trained
+    contrib = compute_contributions(bundle, df)
+    margin = bundle.predict_margin(df)
+    assert contrib.values.shape == (len(df), 6)
+    np.testing.assert_allclose(contrib.values.sum(axis=1) + contrib.bias, margin, atol=1e-5)
+    folded = fold_contributions(contrib, bundle.features, df.index)
+    assert list(folded.columns) == FEATURES
+    np.testing.assert_allclose(folded.sum(axis=1) + contrib.bias, margin, atol=1e-5)
+
+
+def test_contributions_of_a_bundle_with_native_categoricals_add_up(tmp_path: Path) -> None:
+    from test_score import make_bundle  # the real Bundle, real Preprocessor
+
+    df, y = _frame(400, seed=2)
+    types = {"aum": "numeric", "has_cfp": "bool", "metro": "category"}
+    bundle = make_bundle(df, list(types), types, y, tmp_path)
+    contrib = compute_contributions(bundle, df)
+    assert contrib.columns == tuple(types)
+    np.testing.assert_allclose(contrib.margin, bundle.predict_margin(df), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("column", "source"),
+    [
+        ("metro=NYC", "metro"),
+        ("metro_area__Dallas", "metro_area"),
+        ("aum", "aum"),
+        ("Metro_NYC", "Metro_NYC"),  # a feature in its own right is never folded
+        ("unknown_col", "unknown_col"),
+    ],
+)
+def test_source_features(column: str, source: str) -> None:
+    features = ["aum", "metro", "metro_area", "Metro_NYC"]
+    assert source_features([column], features)[column] == source
+
+
+def test_global_importance_ranks_folded_features(
+    trained: tuple[OneHotBundle, pd.DataFrame],
+) -> None:
+    bundle, df = trained
+    folded = fold_contributions(compute_contributions(bundle, df), bundle.features, df.index)
+    table = global_importance(folded)
+    assert list(table.columns) == ["rank", "feature", "mean_abs_shap", "share"]
+    assert table["rank"].tolist() == [1, 2, 3, 4]
+    assert table["mean_abs_shap"].is_monotonic_decreasing
+    assert table["share"].sum() == pytest.approx(1.0)
+    assert set(table["feature"]) == set(FEATURES)
+    expected = folded.abs().mean()
+    for row in table.itertuples():
+        assert row.mean_abs_shap == pytest.approx(expected[str(row.feature)])
+
+
+# ------------------------------------------------------------------------ driver texts
+@pytest.mark.parametrize(
+    ("label", "unit", "value", "text"),
+    [
+        ("Firm AUM under $100M", "$M", 62.0, "Firm AUM under $100M: $62M"),
+        ("Firm AUM", "$M", 1250.0, "Firm AUM: $1.2B"),
+        ("Firm AUM", "$M", 0.5, "Firm AUM: $500K"),
+        ("Contacted on a {value}", "isodow", 6, "Contacted on a Saturday"),
+        ("CFP holder", "", True, "CFP holder"),
+        ("CFP holder", "", False, "CFP holder: no"),
+        ("Firm AUM growth", "%", 12.34, "Firm AUM growth: 12.3%"),
+        ("Years in the industry", "years", 1.0, "Years in the industry: 1 year"),
+        ("Firm AUM per client", "$M per client", 1.5, "Firm AUM per client: $1.5M per client"),
+        ("Home state", "", "CA", "Home state: CA"),
+        ("Years at firm", "years", None, "Years at firm: unknown"),
+        ("Advisors in the branch", "advisors", 12, "Advisors in the branch: 12 advisors"),
+    ],
+)
+def test_driver_text(label: str, unit: str, value: Any, text: str) -> None:
+    assert driver_text(label, unit, value) == text
+
+
+def test_real_catalog_gives_display_name_and_unit() -> None:
+    catalog = load_catalog()
+    assert display_of(catalog, "TotalAssetsInMillions") == ("Firm assets under management", "$M")
+    assert display_of(catalog, "Has_CFP")[1] is None
+    assert display_of(catalog, "no_such_feature") == ("no_such_feature", None)
+    assert format_value(float("nan"), "$M") == "unknown"
+
+
+def test_lead_drivers_pick_top_positive_and_negative(
+    trained: tuple[OneHotBundle, pd.DataFrame],
+) -> None:
+    bundle, df = trained
+    folded = fold_contributions(compute_contributions(bundle, df), bundle.features, df.index)
+    cfg = ScoreConfig(drivers_positive=2, drivers_negative=1)
+    rows = lead_drivers(folded, df, Catalog(), cfg)
+    assert len(rows) == len(df)
+    for (pos, neg, text), (_, contrib) in zip(rows, folded.iterrows(), strict=True):
+        ranked = contrib[contrib > 0].sort_values(ascending=False)
+        assert [d.feature for d in pos] == list(ranked.index[:2])
+        lowest = contrib[contrib < 0].sort_values()
+        assert [d.feature for d in neg] == list(lowest.index[:1])
+        assert all(d.contribution > 0 for d in pos) and all(d.contribution < 0 for d in neg)
+        assert len(text) <= 255
+    cfp_rows = [p for p, _, _ in rows if any(d.feature == "has_cfp" and d.value for d in p)]
+    assert any("CFP holder (+" in join_drivers(p, [], 255) for p in cfp_rows)
+
+
+@pytest.mark.parametrize("max_chars", [255, 120, 40, 20])
+def test_joined_drivers_always_fit(max_chars: int) -> None:
+    long = "An extraordinarily verbose display name that goes on and on " * 3
+    pos = [Driver(f"f{i}", f"{long}{i}: $62M", 62.0, 0.5 - i / 10) for i in range(5)]
+    neg = [Driver(f"g{i}", f"Big metro {i}: NYC", "NYC", -0.3 + i / 10) for i in range(3)]
+    text = join_drivers(pos, neg, max_chars)
+    assert 0 < len(text) <= max_chars
+    short = [Driver("a", "CFP holder", True, 0.31)]
+    assert join_drivers(short, [], 255) == "Up: CFP holder (+0.31)"
+    both = join_drivers(short, [Driver("b", "Home metro: NYC", "NYC", -0.2)], 255)
+    assert both == "Up: CFP holder (+0.31) | Down: Home metro: NYC (-0.20)"
+
+
+def test_join_drops_weakest_drivers_first() -> None:
+    pos = [Driver(f"p{i}", f"positive driver {i}", 1, 1.0 - i / 10) for i in range(5)]
+    neg = [Driver(f"n{i}", f"negative driver {i}", 1, -1.0 + i / 10) for i in range(3)]
+    text = join_drivers(pos, neg, 110)
+    assert "positive driver 0" in text and "negative driver 0" in text
+    assert "positive driver 4" not in text
+
+
+# ------------------------------------------------------------------------ reference model
+def _importance(names: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"rank": range(1, len(names) + 1), "feature": names,
+         "mean_abs_shap": np.linspace(1, 0.1, len(names))}
+    )  # fmt: skip
+
+
+def test_compare_with_reference_figures() -> None:
+    ref = pd.DataFrame({"rank": [1, 2, 3, 4, 5], "feature": ["A", "B", "C", "D", "GONE"]})
+    ours = _importance(["b", "A", "D", "C", "NEW"])  # case differs for B
+    cmp = compare_with_reference(ours, ref)
+    assert cmp.previous_top == "A" and cmp.previous_top_rank_now == 2
+    assert not cmp.previous_top_still_top and cmp.our_top == "b"
+    assert cmp.n_shared == 4 and cmp.missing_from_ours == ["GONE"]
+    assert cmp.overlap_top10 == ["A", "B", "C", "D"] and cmp.top10_size == 5
+    assert cmp.new_in_our_top25 == ["NEW"]
+    assert cmp.rose[0] == {"feature": "B", "reference_rank": 2, "our_rank": 1, "change": 1}
+    assert {m["feature"] for m in cmp.fell} == {"A", "C"}
+    # Spearman over the shared ranks: (1,2,3,4) vs (2,1,4,3)
+    assert cmp.spearman == pytest.approx(0.6)
+
+
+def test_compare_with_the_m5_reference_file() -> None:
+    path = Path("/work/shared/reference/m5_importance.csv")
+    if not path.exists():
+        pytest.skip("reference file not present")
+    from leadscore.explain import load_reference
+
+    ref = load_reference(path)
+    same = _importance(ref["feature"].tolist())
+    cmp = compare_with_reference(same, ref)
+    assert cmp.previous_top == "Multi_RIA_Relationships" and cmp.previous_top_still_top
+    assert cmp.spearman == pytest.approx(1.0) and len(cmp.overlap_top10) == 10
+
+
+# ------------------------------------------------------------------------ cohorts, end to end
+@pytest.mark.parametrize(
+    ("columns", "expected"),
+    [
+        ({"Positive_Growth_Trajectory": [1, 0, None], "Accelerating_Growth": [1, 1, 0]},
+         ["Positive, accelerating", "Not positive, accelerating", "Unknown"]),
+        ({"AUMGrowthRate_1Year": [3.0, -1.0, None]},
+         ["Growing (1y > 0)", "Shrinking (1y < 0)", "Unknown"]),
+        ({"x": [1, 2, 3]}, ["Unknown"] * 3),
+    ],
+)  # fmt: skip
+def test_growth_trajectory(columns: dict[str, list[Any]], expected: list[str]) -> None:
+    assert growth_trajectory(pd.DataFrame(columns)).tolist() == expected
+
+
+def test_explain_model_writes_every_report(
+    trained: tuple[OneHotBundle, pd.DataFrame], tmp_path: Path
+) -> None:
+    bundle, df = trained
+    ref = tmp_path / "ref.csv"
+    ref.write_text("rank,feature,gain\n1,has_cfp,0.3\n2,metro,0.2\n3,Gone_Feature,0.1\n")
+    result = explain_model(bundle, df, Catalog(), ref, tmp_path / "reports")
+    assert result.max_additivity_error < 1e-4
+    for key in ("importance_csv", "summary_png", "comparison_md", "comparison_json",
+                "cohort_md", "cohort_json", "drivers", "summary_json"):  # fmt: skip
+        assert result.paths[key].exists(), key
+    assert result.paths["summary_png"].read_bytes()[:4] == b"\x89PNG"
+    csv = pd.read_csv(result.paths["importance_csv"])
+    assert csv["feature"].tolist() == result.importance["feature"].tolist()
+    assert result.comparison is not None
+    assert result.comparison.missing_from_ours == ["Gone_Feature"]
+    md = result.paths["comparison_md"].read_text()
+    assert "Previous #1 still #1?" in md and "`has_cfp`" in md
+    cohorts = json.loads(result.paths["cohort_json"].read_text())
+    tiers = {row["cohort"]: row for row in cohorts["aum_tier"]}
+    assert set(tiers) == {"<$100M", "$100-500M", ">$500M"}
+    assert sum(r["n"] for r in tiers.values()) == len(df)
+    nyc = df[df["metro_area"] == "NYC"]
+    metro = {row["cohort"]: row for row in cohorts["metro_area"]}
+    assert metro["NYC"]["conversion_rate"] == pytest.approx(nyc["target"].mean())
+    assert cohorts["growth_trajectory"][0]["cohort"].startswith(("Growing", "Shrinking", "Flat"))
+    assert "## By firm AUM tier" in result.paths["cohort_md"].read_text()
+    drivers = pd.read_parquet(result.paths["drivers"])
+    assert len(drivers) == len(df) and drivers["drivers_text"].str.len().max() <= 255
+
+
+def test_explain_model_without_reference(
+    trained: tuple[OneHotBundle, pd.DataFrame], tmp_path: Path
+) -> None:
+    bundle, df = trained
+    result = explain_model(bundle, df.head(50), Catalog(), None, tmp_path)
+    assert result.comparison is None and "comparison_md" not in result.paths
