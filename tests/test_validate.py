@@ -254,3 +254,17 @@ def test_gate_failed_message_and_record():
         "temporal_leakage", 3.0, 0.0, "r.md",
     )  # fmt: skip
     assert GateResult.check("x", float("nan"), 1, "<=").passed is False
+
+
+def test_crd_match_rate_leaves_out_leads_contacted_before_any_delivery():
+    from leadscore.dataset import BuildResult
+
+    build = BuildResult(
+        join="asof", table="training_set", exclusions_table="build_exclusions",
+        as_of=datetime(2025, 1, 1, tzinfo=UTC), as_of_source="config", label_window_days=30,
+        n_leads=600, n_contacted=600, n_duplicate_lead_ids=0,
+        excluded={"crd_missing": 20, "no_snapshot_yet": 200}, n_crd_matched=380,
+        n_negative_days=0, n_censored=0, n_rows=380, n_positives=20, n_late_conversions=0,
+        n_firm_unmatched=0,
+    )  # fmt: skip
+    assert build.crd_match_rate == pytest.approx(380 / 400)

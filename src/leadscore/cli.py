@@ -17,7 +17,12 @@ from rich.console import Console
 
 from leadscore.config import ConfigError, Settings, load_settings
 
-app = typer.Typer(help="Point-in-time lead scoring.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Point-in-time lead scoring.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
 console = Console()
 
 ConfigOpt = Annotated[

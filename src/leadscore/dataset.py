@@ -96,8 +96,10 @@ class BuildResult:
 
     @property
     def crd_match_rate(self) -> float:
-        """Share of contacted leads that joined a reps vintage."""
-        return self.n_crd_matched / self.n_contacted if self.n_contacted else 0.0
+        """Share of contacted leads that joined a reps vintage, among those contacted after a
+        vintage was available (a lead contacted before any delivery cannot match any CRD)."""
+        eligible = self.n_contacted - self.excluded.get("no_snapshot_yet", 0)
+        return self.n_crd_matched / eligible if eligible else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (without the SQL text)."""

@@ -28,23 +28,23 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from leadscore import quality, schema, tables
 from leadscore.config import Settings
+from leadscore.ingest_sql import Kind, Source, load_sql, profile_sql, typed_sql, view_sql
 from leadscore.io import sha256_file
 from leadscore.progress import ProgressFn, no_progress
-from leadscore.quality import IngestError, lit, q
+from leadscore.quality import IngestError, lit
 from leadscore.warehouse import Warehouse, WarehouseError
 
 __all__ = ["INGEST_LOG", "FileLoad", "IngestError", "IngestResult", "ingest_directory"]
 
 INGEST_LOG: Final = "ingest_log"
 STAGE: Final = "_ingest_stage"
-Kind = Literal["reps", "firms", "leads", "tasks"]
+TYPED: Final = "_ingest_typed"
 Action = Literal["added", "replaced", "skipped"]
 
 _VENDOR_KINDS: Final = {
@@ -107,26 +107,6 @@ class IngestResult:
         return f"{text} in {self.seconds:.1f}s; report: {self.report_md}"
 
 
-@dataclass(frozen=True)
-class _Source:
-    path: Path
-    file: str  # path relative to the delivery folder: the ingest_log key
-    kind: Kind
-    table: str
-    columns: Mapping[str, schema.LogicalType]
-    key_col: str
-    zone: str | None
-    zone_section: str  # config section naming the zone: "vendor" or "crm"
-    vintage: tuple[int, int] | None = None  # (year, quarter) of a vendor file
-    latest_col: str | None = None  # duplicates: the latest value of this column wins
-    header: tuple[str, ...] = ()
-    as_of: date | None = None  # the vendor file's one snapshot_as_of, once profiled
-
-    @property
-    def quarter_start(self) -> date | None:
-        return None if self.vintage is None else date(self.vintage[0], self.vintage[1] * 3 - 2, 1)
-
-
 def ingest_directory(
     wh: Warehouse, src: Path, cfg: Settings, progress: ProgressFn | None = None
 ) -> IngestResult:
@@ -160,10 +140,10 @@ def ingest_directory(
     return IngestResult(tuple(loads), tuple(ignored), md, js, seconds)
 
 
-def _discover(src: Path, cfg: Settings) -> tuple[list[_Source], list[str]]:
+def _discover(src: Path, cfg: Settings) -> tuple[list[Source], list[str]]:
     if not src.is_dir():
         raise IngestError(f"{src}: not a folder")
-    sources: list[_Source] = []
+    sources: list[Source] = []
     ignored: list[str] = []
     vendor_zone = _zone(cfg.vendor.timestamp_zone, "vendor.timestamp_zone")
     crm_zone = _zone(cfg.crm.timestamp_zone, "crm.timestamp_zone")
@@ -179,18 +159,18 @@ def _discover(src: Path, cfg: Settings) -> tuple[list[_Source], list[str]]:
         columns, key = _VENDOR_KINDS[kind]
         table = tables.snapshot_table("reps" if kind == "reps" else "firms", year, quarter)
         file = f"{schema.VENDOR_DIR}/{path.name}"
-        sources.append(_Source(path, file, kind, table, columns, key, vendor_zone, "vendor"))
+        sources.append(Source(path, file, kind, table, columns, key, vendor_zone, "vendor"))
         sources[-1] = replace(sources[-1], vintage=(year, quarter))
     for path in _files(src / schema.CRM_DIR):
         file = f"{schema.CRM_DIR}/{path.name}"
         if path.name not in (schema.LEAD_FILE, schema.TASK_FILE):
             ignored.append(file)
         elif path.name == schema.LEAD_FILE:
-            sources.append(_Source(path, file, "leads", tables.LEADS, schema.LEAD_COLUMNS,
+            sources.append(Source(path, file, "leads", tables.LEADS, schema.LEAD_COLUMNS,
                                    cfg.crm.lead_id_col, crm_zone, "crm",
                                    latest_col=cfg.crm.modified_ts_col))  # fmt: skip
         else:
-            sources.append(_Source(path, file, "tasks", tables.TASKS, schema.TASK_COLUMNS,
+            sources.append(Source(path, file, "tasks", tables.TASKS, schema.TASK_COLUMNS,
                                    cfg.crm.lead_id_col, crm_zone, "crm"))  # fmt: skip
     ignored += sorted(p.name for p in src.iterdir() if p.name not in _FOLDERS)
     if not sources:
@@ -214,45 +194,47 @@ def _zone(zone: str | None, key: str) -> str | None:
     return zone
 
 
-def _required(source: _Source) -> list[str]:
+def _required(source: Source) -> list[str]:
     optional = schema.OPTIONAL_VENDOR_COLUMNS if source.vintage else frozenset()
     return [c for c in source.columns if c not in optional]
 
 
-def _ingest_file(wh: Warehouse, source: _Source, cfg: Settings, log: dict[str, Any]) -> FileLoad:
+def _ingest_file(wh: Warehouse, source: Source, cfg: Settings, log: dict[str, Any]) -> FileLoad:
     started = time.perf_counter()
     sha = sha256_file(source.path)
     previous = log.get(source.file)
     if previous and previous["sha256"] == sha and wh.table_exists(source.table):
         return _file_load(previous, "skipped", time.perf_counter() - started)
-    stage_csv(wh, source.path, source.header, source.file)
+    stage = stage_csv(wh, source.path, source.header, source.file)
     try:
-        row = wh.query(profile_sql(source)).to_pylist()[0]
+        _type_stage(wh, source, stage)
+        row = wh.query(profile_sql(source, TYPED)).to_pylist()[0]
         profile = quality.check_profile(source.file, row, _checks(source))
         profile["extra_columns"] = [c for c in source.header if c not in source.columns]
         profile["missing_columns"] = [c for c in source.columns if c not in source.header]
         source = replace(source, as_of=profile.get("snapshot_as_of"))
         entry = _log_entry(source, sha, profile)
         with wh.transaction():
-            wh.execute(load_sql(source, cfg.vendor.delivery_lag_days))
+            wh.execute(load_sql(source, TYPED, cfg.vendor.delivery_lag_days))
             wh.execute(_LOG_DDL)
             wh.execute(f"DELETE FROM {INGEST_LOG} WHERE file = {lit(source.file)}")
             wh.execute(_log_insert(entry))
             if source.vintage:
                 _create_view(wh, source, log)
     finally:
-        wh.execute(f'DROP TABLE IF EXISTS "{STAGE}"')
+        wh.execute(f'DROP TABLE IF EXISTS "{TYPED}"')
+        wh.execute(f'DROP {stage} IF EXISTS "{STAGE}"')
     log[source.file] = entry
     return _file_load(entry, "replaced" if previous else "added", time.perf_counter() - started)
 
 
-def _create_view(wh: Warehouse, source: _Source, log: Mapping[str, Any]) -> None:
+def _create_view(wh: Warehouse, source: Source, log: Mapping[str, Any]) -> None:
     vintages = {e["table_name"] for e in log.values() if e["kind"] == source.kind}
     view = tables.REPS_ALL_VINTAGES if source.kind == "reps" else tables.FIRMS_ALL_VINTAGES
     wh.create_view(view, view_sql(source.columns, sorted(vintages | {source.table})))
 
 
-def _checks(source: _Source) -> dict[str, Any]:
+def _checks(source: Source) -> dict[str, Any]:
     return {
         "zone": source.zone,
         "zone_key": f"{source.zone_section}.timestamp_zone",
@@ -261,7 +243,7 @@ def _checks(source: _Source) -> dict[str, Any]:
     }
 
 
-def _log_entry(source: _Source, sha: str, profile: dict[str, Any]) -> dict[str, Any]:
+def _log_entry(source: Source, sha: str, profile: dict[str, Any]) -> dict[str, Any]:
     return {
         "file": source.file,
         "kind": source.kind,
@@ -303,35 +285,54 @@ def _log_insert(entry: Mapping[str, Any]) -> str:
 # --- staging: the one backend-specific step --------------------------------------------------
 
 
-def stage_csv(wh: Warehouse, path: Path, header: tuple[str, ...], file: str) -> None:
-    """Load a CSV's raw strings into the staging table with a 1-based ``_source_row``.
+StageKind = Literal["TABLE", "VIEW"]
 
-    DuckDB reads the file itself (``read_csv``, every column VARCHAR, no type sniffing); other
-    backends get pyarrow's all-string parse through ``load_arrow``. Either way the cast SQL
-    that follows is the same.
+
+def stage_csv(wh: Warehouse, path: Path, header: tuple[str, ...], file: str) -> StageKind:
+    """Expose a CSV's raw strings as the staging relation with a 1-based ``_source_row``.
+
+    DuckDB gets a view over its own ``read_csv`` (every column VARCHAR, no type sniffing), so
+    the file is parsed once, by the typed pass, and never copied as strings; other backends
+    get pyarrow's all-string parse through ``load_arrow``. Either way the cast SQL that
+    follows is the same. Returns what the staging relation is, to drop it afterwards.
     """
     try:
         if wh.dialect == "duckdb":
-            _stage_with_duckdb(wh, path, header)
-        else:
-            _stage_with_arrow(wh, path, header)
+            return _stage_with_duckdb(wh, path, header)
+        return _stage_with_arrow(wh, path, header)
     except (WarehouseError, OSError, ValueError) as exc:
         wh.execute(f'DROP TABLE IF EXISTS "{STAGE}"')
-        reason = str(exc).split("\n-- in statement")[0].strip().splitlines()
-        raise IngestError(f"{file}: not a readable CSV: {' '.join(reason[:3])}") from exc
+        raise _unreadable(file, exc) from exc
 
 
-def _stage_with_duckdb(wh: Warehouse, path: Path, header: tuple[str, ...]) -> None:
+def _unreadable(file: str, exc: Exception) -> IngestError:
+    reason = str(exc).split("\n-- in statement")[0].strip().splitlines()
+    return IngestError(f"{file}: not a readable CSV: {' '.join(reason[:3])}")
+
+
+def _type_stage(wh: Warehouse, source: Source, stage: StageKind) -> None:
+    """Cast the staged strings once into the typed scratch table (TEMP on DuckDB; BigQuery
+    cannot qualify a temporary table with the dataset, so there it is a plain table)."""
+    try:
+        wh.execute(typed_sql(source, STAGE, TYPED, temp=wh.dialect == "duckdb"))
+    except WarehouseError as exc:
+        if stage == "VIEW":  # the view reads the file only now: a malformed row fails here
+            raise _unreadable(source.file, exc) from exc
+        raise
+
+
+def _stage_with_duckdb(wh: Warehouse, path: Path, header: tuple[str, ...]) -> StageKind:
     columns = ", ".join(f"{lit(c)}: 'VARCHAR'" for c in header)
     wh.execute(
-        f'CREATE OR REPLACE TEMP TABLE "{STAGE}" AS SELECT row_number() OVER () AS _source_row, '
+        f'CREATE OR REPLACE TEMP VIEW "{STAGE}" AS SELECT row_number() OVER () AS _source_row, '
         f"* FROM read_csv({lit(path.as_posix())}, header = true, all_varchar = true, "
         f"auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
         f"columns = {{{columns}}})"
     )
+    return "VIEW"
 
 
-def _stage_with_arrow(wh: Warehouse, path: Path, header: tuple[str, ...]) -> None:
+def _stage_with_arrow(wh: Warehouse, path: Path, header: tuple[str, ...]) -> StageKind:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -343,69 +344,4 @@ def _stage_with_arrow(wh: Warehouse, path: Path, header: tuple[str, ...]) -> Non
     )
     rows = pa.array(range(1, data.num_rows + 1), pa.int64())
     wh.load_arrow(STAGE, data.add_column(0, "_source_row", rows))
-
-
-# --- SQL: DuckDB dialect, transpiled by sqlglot for BigQuery ---------------------------------
-
-
-def _typed(source: _Source, col: str) -> str:
-    return quality.cast_expr(source.columns, source.header, col, source.zone)
-
-
-def profile_sql(source: _Source) -> str:
-    """One pass over the staged file: rows, keys, cast failures per column, timestamp zones."""
-    return quality.profile_sql(
-        source.columns, source.header, source.key_col, source.zone, STAGE, bool(source.vintage)
-    )
-
-
-def _order(source: _Source) -> str:
-    if source.latest_col:
-        return f"{q(source.latest_col)} DESC NULLS LAST, _source_row"
-    filled = " + ".join(f"(CASE WHEN {q(c)} IS NULL THEN 0 ELSE 1 END)" for c in source.columns)
-    return f"({filled}) DESC, _source_row"
-
-
-def load_sql(source: _Source, delivery_lag_days: int) -> str:
-    """One statement: staging -> typed -> one row per key -> the target table, in file order."""
-    typed = [f"{_typed(source, c)} AS {q(c)}" for c in source.columns]
-    final = [q(c) for c in source.columns]
-    if source.vintage and source.as_of and source.quarter_start:
-        as_of = source.as_of  # check_profile proved the file holds exactly this one date
-        typed[list(source.columns).index("snapshot_as_of")] = f"{_date(as_of)} AS snapshot_as_of"
-        lagged = as_of + timedelta(days=delivery_lag_days)
-        fallback = f"CAST({lit(f'{lagged} 00:00:00+00:00')} AS TIMESTAMPTZ)"
-        final += [
-            f"{_date(source.quarter_start)} AS snapshot_quarter",
-            f"COALESCE(processed_at, {fallback}) AS available_at",
-        ]
-    if source.kind == "leads":
-        crd, plain = q("FA_CRD__c"), f"regexp_matches({q('FA_CRD__c')}, '^[0-9]+$')"
-        typed += [
-            f"CASE WHEN {plain} THEN TRY_CAST({crd} AS BIGINT) END AS {q('RepCRD')}",
-            f"CASE WHEN {crd} IS NULL THEN 'missing' WHEN {plain} AND TRY_CAST({crd} AS BIGINT) "
-            "IS NOT NULL THEN 'ok' ELSE 'malformed' END AS crd_status",
-        ]
-        final += [q("RepCRD"), "crd_status"]
-    final += [f"{lit(source.file)} AS _source_file", "_source_row"]
-    key = q(source.key_col)
-    return (
-        f"CREATE OR REPLACE TABLE {q(source.table)} AS\n"
-        f"WITH {quality.clean_ctes(source.columns, source.header, STAGE)},\n"
-        f"typed AS (SELECT {', '.join(typed)}, _source_row FROM prepared),\n"
-        f"ranked AS (SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY {_order(source)}) "
-        f"AS _rn FROM typed)\n"
-        f"SELECT {', '.join(final)} FROM ranked WHERE _rn = 1 OR {key} IS NULL "
-        "ORDER BY _source_row"
-    )
-
-
-def _date(value: date) -> str:
-    return f"CAST({lit(value.isoformat())} AS DATE)"
-
-
-def view_sql(columns: Mapping[str, schema.LogicalType], vintage_tables: list[str]) -> str:
-    """All vintages of one kind, stacked by column name."""
-    cols = [*columns, "snapshot_quarter", "available_at", "_source_file", "_source_row"]
-    select = ", ".join(q(c) for c in cols)
-    return "\nUNION ALL BY NAME\n".join(f"SELECT {select} FROM {q(t)}" for t in vintage_tables)
+    return "TABLE"

@@ -21,13 +21,14 @@ from rich.table import Table
 
 from leadscore import tables
 from leadscore.config import CONFIG_FILE, Settings, load_settings
-from leadscore.io import write_json
+from leadscore.io import provenance, write_json
 from leadscore.progress import ProgressFn, progress_bar
 from leadscore.warehouse import Warehouse, open_warehouse
 
 T = TypeVar("T")
 SUMMARY_FILE = "summary.json"
 LATEST_MODEL = "LATEST"
+TRAIN_SUMMARY = "latest.json"
 
 
 def _console(console: Console | None) -> Console:
@@ -176,11 +177,31 @@ def stage_train(
             override_reason=override_reason,
         ),
     )
+    write_json(cfg.project.reports_dir / "train" / TRAIN_SUMMARY, train_summary(result))
     contract = cfg.project.reports_dir / "validate" / "schema_contract.json"
     path = publish_model(result, cfg.project.models_dir, default_catalog_path(), contract)
     (cfg.project.models_dir / LATEST_MODEL).write_text(result.version + "\n")
     con.print(f"model {result.version} written to {path}")
     return path
+
+
+def train_summary(result: Any) -> dict[str, Any]:
+    """What the last training run measured, kept even when its gates stop the bundle."""
+    return {
+        "version": result.version,
+        "report_dir": str(result.report_dir),
+        "strategy": result.strategy,
+        "features": result.features,
+        "metrics": result.metrics,
+        "gates": [g.to_dict() for g in result.gates],
+        "override_reason": result.override_reason,
+        "data_fingerprint": result.data_fingerprint,
+        "provenance": provenance(
+            result.config.config_hash(),
+            result.config.project.global_seed,
+            str(result.data_fingerprint.get("sha256")),
+        ),
+    }
 
 
 def latest_bundle_path(cfg: Settings) -> Path:
@@ -363,7 +384,7 @@ def write_demo_config(workdir: Path, manifest: Any, seed: int) -> Path:
         "[vendor]\n"
         f"delivery_lag_days = {manifest.delivery_lag_days}\n\n"
         "[dataset]\n"
-        f'as_of = "{manifest.as_of.isoformat()}"\n'
+        f'as_of = "{manifest.as_of}"\n'
         f"label_window_days = {manifest.label_window_days}\n"
     )
     path = workdir / CONFIG_FILE

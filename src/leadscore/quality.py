@@ -42,10 +42,10 @@ _SQL_TYPES: Final = {
 }
 _THOUSANDS: Final = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
 _INTEGRAL: Final = r"^[+-]?\d+(\.0*)?$"
+_DIGITS: Final = "0123456789"
 _US_DATE: Final = r"^(\d{1,2})/(\d{1,2})/(\d{4})$"
 #: The zone suffix of a timestamp: Z, +HH, +HHMM or +HH:MM right after a time of day.
 _ZONE: Final = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)$"
-_TS_LIKE: Final = r"^\d{4}-\d{1,2}-\d{1,2}"
 _TRUE: Final = "('y', 'yes', 'true', 't', '1')"
 _FALSE: Final = "('n', 'no', 'false', 'f', '0')"
 
@@ -92,7 +92,8 @@ def clean_ctes(columns: Mapping[str, LogicalType], header: Iterable[str], stage:
     )
 
 
-def _norm_zone(col: str) -> str:
+def norm_zone(col: str) -> str:
+    """The zone suffix of timestamp column ``col`` as +HH:MM (NULL when it has none)."""
     z = f"NULLIF({q('_z_' + col)}, '')"
     return (
         f"CASE WHEN {z} IN ('Z', 'z') THEN '+00:00' WHEN length({z}) = 3 THEN {z} || ':00' "
@@ -107,25 +108,33 @@ def typed_expr(col: str, ltype: LogicalType, zone: str | None = None) -> str:
     ``zone`` (profile checks have rejected them when no zone is configured).
     """
     c = q(col)
+    # Each rule tests the common shape with plain string functions first; the regex decides
+    # only the few cells left, so the result is the regex's on every input.
     if ltype == "int":  # TRY_CAST('12.7' AS BIGINT) rounds; a fraction is junk here
         return (
-            f"CASE WHEN regexp_matches({c}, {lit(_INTEGRAL)}) "
+            f"CASE WHEN ltrim({c}, {lit(_DIGITS)}) = '' THEN TRY_CAST({c} AS BIGINT) "
+            f"WHEN regexp_matches({c}, {lit(_INTEGRAL)}) "
             f"THEN TRY_CAST(regexp_replace({c}, '\\.0*$', '') AS BIGINT) END"
         )
     if ltype == "float":  # a number needs a digit: 'NaN' and 'inf' are junk
-        return f"CASE WHEN regexp_matches({c}, '\\d') THEN TRY_CAST({c} AS DOUBLE) END"
+        value = f"TRY_CAST({c} AS DOUBLE)"
+        return (
+            f"CASE WHEN left(ltrim({c}, '+-.'), 1) BETWEEN '0' AND '9' THEN {value} "
+            f"WHEN regexp_matches({c}, '\\d') THEN {value} END"
+        )
     if ltype == "bool":
         return (
             f"CASE WHEN lower({c}) IN {_TRUE} THEN TRUE WHEN lower({c}) IN {_FALSE} THEN FALSE END"
         )
     if ltype == "date":
-        return f"TRY_CAST(regexp_replace({c}, {lit(_US_DATE)}, '\\3-\\1-\\2') AS DATE)"
+        us_date = f"regexp_replace({c}, {lit(_US_DATE)}, '\\3-\\1-\\2')"
+        return f"TRY_CAST(CASE WHEN contains({c}, '/') THEN {us_date} ELSE {c} END AS DATE)"
     if ltype == "timestamp":
         z = q("_z_" + col)
         naive = f"{c} || {lit(' ' + zone)}" if zone else c
         return (
             f"TRY_CAST(CASE WHEN {z} <> '' THEN left({c}, length({c}) - length({z})) || "
-            f"{_norm_zone(col)} ELSE {naive} END AS TIMESTAMPTZ)"
+            f"{norm_zone(col)} ELSE {naive} END AS TIMESTAMPTZ)"
         )
     return c
 
@@ -137,39 +146,6 @@ def cast_expr(
     if col not in header:
         return f"CAST(NULL AS {_SQL_TYPES[columns[col]]})"
     return typed_expr(col, columns[col], zone)
-
-
-def profile_sql(
-    columns: Mapping[str, LogicalType],
-    header: tuple[str, ...],
-    key_col: str,
-    zone: str | None,
-    stage: str,
-    vendor: bool,
-) -> str:
-    """One pass over a staged file: rows, keys, cast failures per column, timestamp zones."""
-    key = cast_expr(columns, header, key_col, zone)
-    items = [
-        "count(*) AS n_rows",
-        f"count(DISTINCT {key}) AS n_unique_keys",
-        f"count(*) FILTER (WHERE {key} IS NULL) AS n_null_keys",
-    ]
-    for i, col in enumerate(c for c in columns if c in header):
-        failed = f"{q(col)} IS NOT NULL AND {typed_expr(col, columns[col], zone)} IS NULL"
-        items.append(f"count(*) FILTER (WHERE {failed}) AS fail_{i}")
-        if columns[col] == "timestamp":
-            naive = f"{q('_z_' + col)} = '' AND regexp_matches({q(col)}, {lit(_TS_LIKE)})"
-            items += [
-                f"count(*) FILTER (WHERE {naive}) AS naive_{i}",
-                f"min({q(col)}) FILTER (WHERE {naive}) AS naive_example_{i}",
-                f"count(DISTINCT {_norm_zone(col)}) AS n_zones_{i}",
-                f"min({_norm_zone(col)}) AS zone_min_{i}",
-                f"max({_norm_zone(col)}) AS zone_max_{i}",
-            ]
-    if vendor:
-        as_of = typed_expr("snapshot_as_of", "date")
-        items += [f"min({as_of}) AS as_of_min", f"max({as_of}) AS as_of_max"]
-    return f"WITH {clean_ctes(columns, header, stage)}\nSELECT {', '.join(items)} FROM prepared"
 
 
 # --- before loading ---------------------------------------------------------------------------

@@ -92,8 +92,10 @@ class Preprocessor:
 
     def _column(self, s: pd.Series, kind: str, name: str) -> Any:
         if kind == "category":
-            values = [None if pd.isna(v) else str(v) for v in s.astype(object).tolist()]
-            return pd.Categorical(values, categories=self.levels_[name])
+            levels = self.levels_[name]
+            known = set(levels)
+            text = (None if pd.isna(v) else str(v) for v in s.astype(object).tolist())
+            return pd.Categorical([v if v in known else None for v in text], categories=levels)
         if kind == "bool":
             mapped = s.astype(object).map(lambda v: np.nan if pd.isna(v) else float(bool(v)))
             return mapped.astype(float).to_numpy()
