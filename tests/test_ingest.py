@@ -508,9 +508,14 @@ def test_generated_sql_transpiles_to_bigquery(
     for sql in statements:
         out = "\n".join(transpile(sql, "bigquery", dataset="LeadScoring"))
         assert "TRY_CAST" not in out and "TRY_STRPTIME" not in out
-    load = next(s for s in statements if s.startswith('CREATE OR REPLACE TABLE "snapshot_reps'))
-    bq = transpile(load, "bigquery", dataset="LeadScoring")[0]
+    # the one cast pass reads the stage; the snapshot table is built from its typed rows
+    cast = next(
+        s for s in statements if s.startswith('CREATE OR REPLACE TEMP TABLE "_ingest_typed')
+    )
+    bq = transpile(cast, "bigquery", dataset="LeadScoring")[0]
     assert "SAFE_CAST" in bq and "LeadScoring.`_ingest_stage`" in bq
+    load = next(s for s in statements if s.startswith('CREATE OR REPLACE TABLE "snapshot_reps'))
+    assert "LeadScoring.`_ingest_typed`" in transpile(load, "bigquery", dataset="LeadScoring")[0]
 
 
 def test_utc_survives_arrow_round_trip(

@@ -168,13 +168,16 @@ def run(
     raw: Annotated[
         Path | None, typer.Option(help="Delivery folder to ingest first (skip to reuse tables).")
     ] = None,
+    override: Annotated[
+        str | None, typer.Option(help="Ship despite failed model gates; the reason is recorded.")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """The whole pipeline: ingest, build, validate, train, explain, score, report."""
     from leadscore.pipeline import run_pipeline
 
     cfg = _settings(config)
-    _call(lambda: run_pipeline(cfg, raw_dir=raw, console=console))
+    _call(lambda: run_pipeline(cfg, raw_dir=raw, console=console, override_reason=override))
 
 
 @app.command()

@@ -281,7 +281,10 @@ def stage_report(cfg: Settings, console: Console | None = None) -> Path:
 
 
 def run_pipeline(
-    cfg: Settings, raw_dir: Path | None = None, console: Console | None = None
+    cfg: Settings,
+    raw_dir: Path | None = None,
+    console: Console | None = None,
+    override_reason: str | None = None,
 ) -> dict[str, Any]:
     """ingest -> build -> validate -> train -> explain -> score -> report; writes summary.json.
 
@@ -306,7 +309,7 @@ def run_pipeline(
             timed("ingest", lambda: stage_ingest(cfg, raw_dir, con))
         build, _ = timed("build+validate", lambda: stage_build(cfg, "asof", con))
         summary.update(_build_summary(build))
-        timed("train", lambda: stage_train(cfg, None, con))
+        timed("train", lambda: stage_train(cfg, override_reason, con))
         timed("explain", lambda: stage_explain(cfg, None, con))
         run = timed("score", lambda: stage_score(cfg, cfg.dataset.as_of, con))  # type: ignore[arg-type]
         summary.update({"n_scored": run.n_scored, "n_rejected": run.n_rejected})

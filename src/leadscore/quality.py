@@ -42,7 +42,6 @@ _SQL_TYPES: Final = {
 }
 _THOUSANDS: Final = r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$"
 _INTEGRAL: Final = r"^[+-]?\d+(\.0*)?$"
-_DIGITS: Final = "0123456789"
 _US_DATE: Final = r"^(\d{1,2})/(\d{1,2})/(\d{4})$"
 #: The zone suffix of a timestamp: Z, +HH, +HHMM or +HH:MM right after a time of day.
 _ZONE: Final = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)$"
@@ -108,25 +107,20 @@ def typed_expr(col: str, ltype: LogicalType, zone: str | None = None) -> str:
     ``zone`` (profile checks have rejected them when no zone is configured).
     """
     c = q(col)
-    # Each rule tests the common shape with plain string functions first; the regex decides
-    # only the few cells left, so the result is the regex's on every input.
     if ltype == "int":  # TRY_CAST('12.7' AS BIGINT) rounds; a fraction is junk here
-        return (
-            f"CASE WHEN ltrim({c}, {lit(_DIGITS)}) = '' THEN TRY_CAST({c} AS BIGINT) "
-            f"WHEN regexp_matches({c}, {lit(_INTEGRAL)}) "
-            f"THEN TRY_CAST(regexp_replace({c}, '\\.0*$', '') AS BIGINT) END"
+        # the regex_replace runs only on the few cells holding a '.'
+        digits = (
+            f"CASE WHEN contains({c}, '.') THEN regexp_replace({c}, '\\.0*$', '') ELSE {c} END"
         )
+        integral = f"regexp_matches({c}, {lit(_INTEGRAL)})"
+        return f"CASE WHEN {integral} THEN TRY_CAST({digits} AS BIGINT) END"
     if ltype == "float":  # a number needs a digit: 'NaN' and 'inf' are junk
-        value = f"TRY_CAST({c} AS DOUBLE)"
-        return (
-            f"CASE WHEN left(ltrim({c}, '+-.'), 1) BETWEEN '0' AND '9' THEN {value} "
-            f"WHEN regexp_matches({c}, '\\d') THEN {value} END"
-        )
+        return f"CASE WHEN regexp_matches({c}, '\\d') THEN TRY_CAST({c} AS DOUBLE) END"
     if ltype == "bool":
         return (
             f"CASE WHEN lower({c}) IN {_TRUE} THEN TRUE WHEN lower({c}) IN {_FALSE} THEN FALSE END"
         )
-    if ltype == "date":
+    if ltype == "date":  # the regex runs only on the few cells holding a '/'
         us_date = f"regexp_replace({c}, {lit(_US_DATE)}, '\\3-\\1-\\2')"
         return f"TRY_CAST(CASE WHEN contains({c}, '/') THEN {us_date} ELSE {c} END AS DATE)"
     if ltype == "timestamp":

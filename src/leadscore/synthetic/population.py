@@ -74,8 +74,9 @@ def init_firms(rng: np.random.Generator, n: int, crds: np.ndarray) -> Population
             "s_etf": s_etf,
             "pct_us": np.where(rng.random(n) < 0.85, 100.0, rng.uniform(40, 99.9, n)),
             "g_mu": g_mu,
-            "g1": g_mu + rng.normal(0, 14.0, n),
-            "g5": 5 * g_mu + rng.normal(0, 15.0, n),
+            # an asset base cannot shrink by 100% or more: growth rates stay above -95%
+            "g1": np.maximum(g_mu + rng.normal(0, 14.0, n), -95.0),
+            "g5": np.maximum(5 * g_mu + rng.normal(0, 15.0, n), -95.0),
             "growth_null": rng.random(n) < 0.10,
         }
     )
@@ -84,8 +85,8 @@ def init_firms(rng: np.random.Generator, n: int, crds: np.ndarray) -> Population
 def evolve_firms(rng: np.random.Generator, firms: Population) -> None:
     """One quarter: growth rates drift (AR(1)), assets and clients follow, shares jitter."""
     c, n = firms.cols, len(firms)
-    c["g1"] = c["g_mu"] + 0.45 * (c["g1"] - c["g_mu"]) + rng.normal(0, 12.5, n)
-    c["g5"] = 0.9 * c["g5"] + 0.1 * 5 * c["g1"] + rng.normal(0, 2.0, n)
+    c["g1"] = np.maximum(c["g_mu"] + 0.45 * (c["g1"] - c["g_mu"]) + rng.normal(0, 12.5, n), -95.0)
+    c["g5"] = np.maximum(0.9 * c["g5"] + 0.1 * 5 * c["g1"] + rng.normal(0, 2.0, n), -95.0)
     growth = (1 + np.clip(c["g1"], -60, 200) / 100) ** 0.25 * np.exp(rng.normal(0, 0.03, n))
     c["total"] = (c["total"] * growth).clip(1.0, 3.0e6)
     c["clients"] = np.maximum(1.0, np.round(c["clients"] * growth ** rng.uniform(0.3, 1.0, n)))

@@ -1,0 +1,112 @@
+"""End to end on a small synthetic world: exact planted counts, leakage, and the CLI pipeline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import SmallWorld
+from leadscore.catalog import load_catalog
+from leadscore.cli import app
+from leadscore.config import load_settings
+from leadscore.dataset import build_training_set
+from leadscore.warehouse import open_warehouse
+
+#: build's exclusion reasons and the generator's planted labels name the same cases
+REASON_TO_PLANTED = {
+    "crd_missing": "crd_missing",
+    "crd_malformed": "crd_malformed",
+    "crd_not_found": "crd_unknown",
+    "no_snapshot_yet": "no_snapshot",
+}
+
+
+def _build(world: SmallWorld, join: str) -> object:
+    cfg = load_settings(world.project / "leadscore.toml")
+    wh = open_warehouse(cfg.warehouse)
+    try:
+        return build_training_set(wh, cfg, load_catalog(), join=join)  # type: ignore[arg-type]
+    finally:
+        wh.close()
+
+
+def test_build_removes_exactly_what_the_generator_planted(small_world: SmallWorld) -> None:
+    build = _build(small_world, "asof")
+    planted = small_world.planted
+    labels = planted["planted_label_counts"]
+    for reason, label in REASON_TO_PLANTED.items():
+        assert build.excluded.get(reason, 0) == labels.get(label, 0), reason  # type: ignore[attr-defined]
+    assert build.n_negative_days == labels.get("negative_days", 0)  # type: ignore[attr-defined]
+    assert build.n_censored == planted["n_right_censored"]  # type: ignore[attr-defined]
+    assert build.n_rows == planted["n_eligible"]  # type: ignore[attr-defined]
+    assert build.n_positives == planted["n_converted_30d_eligible"]  # type: ignore[attr-defined]
+    assert build.n_contacted == planted["n_leads"]  # type: ignore[attr-defined]
+
+
+def test_asof_join_has_no_leakage_and_quarter_join_does(small_world: SmallWorld) -> None:
+    from leadscore.validate.checks import check_leakage
+
+    cfg = load_settings(small_world.project / "leadscore.toml")
+    wh = open_warehouse(cfg.warehouse)
+    try:
+        for join, table in (("asof", "training_set"), ("quarter", "training_set_quarter")):
+            build_training_set(wh, cfg, load_catalog(), join=join)  # type: ignore[arg-type]
+            df = wh.query(f"SELECT * FROM {table}").to_pandas()
+            leak = check_leakage(df, join).figures["leakage_records_matched"]
+            assert (leak == 0) if join == "asof" else (leak > 0), join
+    finally:
+        wh.close()
+
+
+@pytest.fixture(scope="module")
+def finished_run(small_world: SmallWorld, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`leadscore run` through the CLI, in a copy of the small world's project folder."""
+    project = tmp_path_factory.mktemp("run") / "project"
+    shutil.copytree(small_world.project, project)
+    config = project / "leadscore.toml"
+    result = CliRunner().invoke(
+        app, ["run", "--config", str(config), "--override", "small test world"]
+    )
+    assert result.exit_code == 0, result.output
+    return project
+
+
+def test_run_writes_summary_with_the_promised_figures(finished_run: Path) -> None:
+    summary = json.loads((finished_run / "summary.json").read_text())
+    for key in (
+        "n_training_rows", "n_positives", "leakage_records_matched", "holdout_aucpr",
+        "holdout_auc_roc", "oracle_aucpr", "ece_overall", "ece_by_tier", "gates", "n_scored",
+        "n_rejected", "as_of", "report_path", "stage_seconds",
+    ):  # fmt: skip
+        assert key in summary, key
+    assert summary["leakage_records_matched"] == 0
+    assert summary["n_scored"] > 0 and summary["n_rejected"] > 0
+    assert set(summary["stage_seconds"]) >= {"build+validate", "train", "explain", "score"}
+    assert Path(summary["report_path"]).exists()
+
+
+def test_report_is_self_contained(finished_run: Path) -> None:
+    html = (finished_run / "reports" / "report.html").read_text()
+    for section in ("verdict", "data", "classes", "model", "drivers", "scores", "provenance"):
+        assert f'id="{section}"' in html
+    assert "data:image/png;base64," in html
+    assert 'src="http' not in html and "<link" not in html
+
+
+def test_a_failed_model_gate_stops_run_with_exit_2(
+    small_world: SmallWorld, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(small_world.project, project)
+    config = project / "leadscore.toml"
+    config.write_text(config.read_text().replace("[gates]", "") + "[gates]\nmin_aucpr = 0.99\n")
+    result = CliRunner().invoke(app, ["run", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "GATE FAILED" in result.output and "min_aucpr" in result.output
+    assert "0.99" in result.output
+    html = (project / "reports" / "report.html").read_text()
+    assert "Stop." in html and "min_aucpr" in html
