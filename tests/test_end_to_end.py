@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -110,3 +113,33 @@ def test_a_failed_model_gate_stops_run_with_exit_2(
     assert "0.99" in result.output
     html = (project / "reports" / "report.html").read_text()
     assert "Stop." in html and "min_aucpr" in html
+
+
+def _chromium(*args: str) -> subprocess.CompletedProcess[str]:
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--hide-scrollbars",
+    ]  # fmt: skip
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(
+            ["chromium", *flags, f"--user-data-dir={profile}", *args],
+            capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="run scripts/ensure-chromium.sh")
+def test_report_renders_in_headless_chromium(finished_run: Path, tmp_path: Path) -> None:
+    url = (finished_run / "reports" / "report.html").as_uri()
+    shot = tmp_path / "report.png"
+    _chromium(f"--screenshot={shot}", "--window-size=1200,2400", url)
+    assert shot.stat().st_size > 10_000
+    dom = _chromium("--virtual-time-budget=5000", "--dump-dom", url).stdout
+    for section in ("verdict", "data", "classes", "model", "drivers", "scores", "provenance"):
+        assert f'id="{section}"' in dom
+    images = re.search(r'data-images="(\d+)"', dom)
+    broken = re.search(r'data-broken-images="(\d+)"', dom)
+    assert images and broken, "the page's load handler did not run"
+    assert int(images.group(1)) >= 5
+    assert broken.group(1) == "0"

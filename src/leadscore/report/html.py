@@ -115,7 +115,9 @@ def _importance(reports: Path, n: int = 15) -> list[dict[str, Any]]:
     path = reports / "explain" / "shap_importance.csv"
     if not path.exists():
         return []
-    return list(pd.read_csv(path).head(n).to_dict("records"))
+    return [
+        {str(k): v for k, v in row.items()} for row in pd.read_csv(path).head(n).to_dict("records")
+    ]
 
 
 def build_context(cfg: Settings) -> dict[str, Any]:
