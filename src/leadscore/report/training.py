@@ -216,8 +216,9 @@ def render_validation_report(result: TrainResult, figures: Mapping[str, str]) ->
         f"![PR and ROC]({figures['pr_roc']})\n\n## Holdout metrics\n\n",
         md_table(compare, ["metric", "xgboost", "baseline", "oracle"]),
         f"\nTrain AUC-PR {m['train_aucpr']:.4f} vs holdout {hold['aucpr_raw']:.4f}: relative "
-        f"gap {_fmt(m['train_test_gap'])}. Score KS across time folds: {m['ks']['ks']:.4f} "
-        f"({' vs '.join(m['ks']['pair'] or [])}).\n\n",
+        f"gap {_fmt(m['train_test_gap'])}. KS between the final model's score distributions on "
+        f"the time blocks: {m['ks']['ks']:.4f} ({' vs '.join(m['ks']['pair'] or [])}); between "
+        f"the fold models' own out-of-fold scores: {m['ks_fold_models']['ks']:.4f}.\n\n",
         f"## Gains\n\n![gains]({figures['gains']})\n\n",
         md_table(hold["gains"], ["decile", "n", "n_pos", "rate", "cum_capture", "lift"]),
         f"\n## Score distribution per fold\n\n![scores]({figures['scores']})\n",
@@ -239,8 +240,8 @@ def write_training_reports(result: TrainResult, out_dir: Path) -> dict[str, Path
     scores = {"XGBoost": ho["xgb_proba"], "logistic baseline": ho["baseline_proba"]}
     if ho["true_probability"].notna().all():
         scores["oracle"] = ho["true_probability"]
-    groups = {f"fold {k}": g["xgb_proba"] for k, g in cv.groupby("fold", sort=True)}
-    groups["holdout"] = ho["xgb_proba"]
+    groups = {f"fold {k}": g["final_proba"] for k, g in cv.groupby("fold", sort=True)}
+    groups["holdout"] = ho["final_proba"]
     figures = {
         "cv": plots.plot_cv_folds(result.metrics["cv_folds"], out_dir / "cv_folds.png"),
         "strategies": plots.plot_strategy_comparison(
