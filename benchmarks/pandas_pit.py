@@ -8,7 +8,6 @@ checks both give the same answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pandas.api.types import is_datetime64_any_dtype, is_numeric_dtype
 
 from leadscore import tables
 from leadscore.catalog import Catalog
@@ -42,7 +40,9 @@ METROS: dict[str, str] = {
     "Miami": "Miami-Fort Lauderdale-West Palm Beach FL",
 }
 #: Catalog features whose SQL is a raw vendor column under another name.
-RENAMED: dict[str, str] = {"Number_InvestmentAdvisoryClients": "Number_Investment_Advisory_Clients"}
+RENAMED: dict[str, str] = {
+    "Number_InvestmentAdvisoryClients": "Number_Investment_Advisory_Clients"
+}
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,9 @@ def read_tables(wh: Warehouse, cfg: Settings, catalog: Catalog) -> PitTables:
         f'"{c.converted_ts_col}" AS converted_ts FROM {tables.LEADS}'
     )
     vintage = ["snapshot_quarter", "available_at"]
-    reps = wh.query(_select(["RepCRD", "RIAFirmCRD", *rep_cols, *vintage], tables.REPS_ALL_VINTAGES))
+    reps = wh.query(
+        _select(["RepCRD", "RIAFirmCRD", *rep_cols, *vintage], tables.REPS_ALL_VINTAGES)
+    )
     firms = wh.query(_select(["RIAFirmCRD", *firm_cols, *vintage], tables.FIRMS_ALL_VINTAGES))
     return PitTables(to_frame(leads), to_frame(reps), to_frame(firms))
 
@@ -138,10 +140,10 @@ def join_vintages(spine: pd.DataFrame, reps: pd.DataFrame, firms: pd.DataFrame) 
     seen = joined["RepCRD"].isin(reps["RepCRD"].dropna().unique())
     joined["pit_status"] = np.select(
         [
-            _true(status.eq("missing")),
-            _true(status.eq("malformed")) | joined["RepCRD"].isna().to_numpy(),
+            when_true(status.eq("missing")),
+            when_true(status.eq("malformed")) | joined["RepCRD"].isna().to_numpy(),
             joined["reps_available_at"].notna().to_numpy(),
-            ~_true(seen),
+            ~when_true(seen),
         ],
         ["crd_missing", "crd_malformed", "ok", "crd_not_found"],
         default="no_snapshot_yet",
@@ -149,7 +151,7 @@ def join_vintages(spine: pd.DataFrame, reps: pd.DataFrame, firms: pd.DataFrame) 
     return joined
 
 
-def _true(mask: pd.Series) -> np.ndarray:
+def when_true(mask: pd.Series) -> np.ndarray:
     """A (nullable) boolean mask as numpy, NULL counting as False (SQL WHEN)."""
     return mask.astype("boolean").to_numpy(dtype=bool, na_value=False)
 
@@ -181,7 +183,7 @@ def add_label(joined: pd.DataFrame, as_of: datetime, label_window_days: int) -> 
 def _div(a: pd.Series, b: pd.Series) -> pd.Series:
     """SAFE_DIVIDE: NULL when b is NULL or 0."""
     a, b = a.astype("Float64"), b.astype("Float64")
-    return (a / b).mask(_true(b.eq(0)) | b.isna().to_numpy())
+    return (a / b).mask(when_true(b.eq(0)) | b.isna().to_numpy())
 
 
 def _eq(values: pd.Series, target: str) -> pd.Series:
@@ -191,7 +193,7 @@ def _eq(values: pd.Series, target: str) -> pd.Series:
 
 def _case(mask: pd.Series) -> pd.Series:
     """``CASE WHEN mask THEN 1 ELSE 0 END``."""
-    return pd.Series(_true(mask).astype("float64"), index=mask.index)
+    return pd.Series(when_true(mask).astype("float64"), index=mask.index)
 
 
 def _years_since(day: pd.Series, pit_ts: pd.Series) -> pd.Series:
@@ -254,8 +256,7 @@ def _m5_flags(df: pd.DataFrame, f: dict[str, pd.Series], k: dict[str, float]) ->
         | (f["Number_InvestmentAdvisoryClients"] > 100),
         "Is_New_To_Firm": f["DateOfHireAtCurrentFirm_NumberOfYears"] < 2,
         "Is_Veteran_Advisor": f["DateBecameRep_NumberOfYears"] > 10,
-        "High_Turnover_Flag": (f["NumberOfPriorFirms"] > 3)
-        & (f["AverageTenureAtPriorFirms"] < 3),
+        "High_Turnover_Flag": (f["NumberOfPriorFirms"] > 3) & (f["AverageTenureAtPriorFirms"] < 3),
         "Premium_Positioning": (size > k["avg_account_size_p75"]) & (pct_ind < 50),
         "Mass_Market_Focus": (pct_ind > 80) & (size < k["avg_account_size_median"]),
         "Remote_Work_Indicator": miles > 50,
@@ -284,13 +285,17 @@ def _quality_score(df: pd.DataFrame, f: dict[str, pd.Series], k: dict[str, float
 def _segments(df: pd.DataFrame) -> dict[str, pd.Series]:
     aum, metro = df["TotalAssetsInMillions"], df["Home_MetropolitanArea"]
     tier = np.select(
-        [df["TotalAssetsInMillions"].isna().to_numpy(), _true(aum < 100), _true(aum <= 500)],
+        [
+            df["TotalAssetsInMillions"].isna().to_numpy(),
+            when_true(aum < 100),
+            when_true(aum <= 500),
+        ],
         ["Unknown", "<$100M", "$100-500M"],
         default=">$500M",
     )
     names, areas = list(METROS), list(METROS.values())
     area = np.select(
-        [metro.isna().to_numpy(), *(_true(metro.eq(a)) for a in areas)],
+        [metro.isna().to_numpy(), *(when_true(metro.eq(a)) for a in areas)],
         ["Unknown", *names],
         default="Other",
     )
@@ -307,7 +312,7 @@ def compute_features(df: pd.DataFrame, catalog: Catalog) -> pd.DataFrame:
     f.update(_m5_ratios(df, f))
     f.update(_m5_flags(df, f, constants))
     f["Quality_Score"] = _quality_score(df, f, constants)
-    f["Day_of_Contact"] = (df["contact_ts"].dt.dayofweek + 1).astype("int64")
+    f["Day_of_Contact"] = (df["contact_ts"].dt.day_of_week + 1).astype("int64")
     f["Is_Weekend_Contact"] = f["Day_of_Contact"] >= 6
     f.update(_segments(df))
     names = [s.name for s in catalog.segments] + catalog.model_features()
@@ -336,80 +341,3 @@ def build_training_frame(
     frame = pd.concat([kept[keys], compute_features(kept, catalog)], axis=1)
     frame = frame.sort_values(["contact_ts", "lead_id"], kind="stable").reset_index(drop=True)
     return PandasBuild(frame=frame, excluded=excluded)
-
-
-# ---------------------------------------------------------------------------- comparison
-@dataclass(frozen=True)
-class Comparison:
-    """Cell-by-cell agreement of two training frames keyed by ``lead_id``."""
-
-    n_rows_left: int
-    n_rows_right: int
-    n_rows_only_left: int
-    n_rows_only_right: int
-    n_columns: int
-    n_cells: int
-    n_mismatched_cells: int
-    mismatches_by_column: dict[str, int]
-
-    @property
-    def n_mismatches(self) -> int:
-        """Rows on one side only plus differing cells (0 = the same answer)."""
-        return self.n_rows_only_left + self.n_rows_only_right + self.n_mismatched_cells
-
-
-def _values_equal(a: pd.Series, b: pd.Series, tol: float) -> np.ndarray:
-    both_null = a.isna().to_numpy() & b.isna().to_numpy()
-    if is_datetime64_any_dtype(a) or is_datetime64_any_dtype(b):
-        return _true(pd.Series(a.to_numpy() == b.to_numpy())) | both_null
-    if is_numeric_dtype(a) and is_numeric_dtype(b):
-        x = a.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-        y = b.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-        with np.errstate(invalid="ignore"):
-            close = np.abs(x - y) <= tol * np.maximum(1.0, np.abs(y))
-        return close | both_null
-    same = a.astype(object).to_numpy() == b.astype(object).to_numpy()
-    return np.asarray(same, dtype=bool) | both_null
-
-
-def compare_frames(
-    left: pd.DataFrame, right: pd.DataFrame, columns: list[str], tol: float = 1e-9
-) -> Comparison:
-    """Compare ``columns`` of two frames on their common ``lead_id`` rows.
-
-    Numbers (and bools, as 0/1) agree within ``tol`` relative to max(1, |value|) or are both
-    null; strings and timestamps must be equal or both null.
-    """
-    a, b = left.set_index("lead_id"), right.set_index("lead_id")
-    common = a.index.intersection(b.index)
-    a, b = a.loc[common], b.loc[common]
-    by_column: dict[str, int] = {}
-    for col in columns:
-        bad = int((~_values_equal(a[col], b[col], tol)).sum())
-        if bad:
-            by_column[col] = bad
-    return Comparison(
-        n_rows_left=len(left),
-        n_rows_right=len(right),
-        n_rows_only_left=len(left) - len(common),
-        n_rows_only_right=len(right) - len(common),
-        n_columns=len(columns),
-        n_cells=len(common) * len(columns),
-        n_mismatched_cells=sum(by_column.values()),
-        mismatches_by_column=by_column,
-    )
-
-
-def read_warehouse_training_set(wh: Warehouse, table: str = tables.TRAINING_SET) -> pd.DataFrame:
-    """The warehouse's training table, with the same nullable dtypes as the baseline."""
-    return to_frame(wh.query(f'SELECT * FROM "{table}" ORDER BY contact_ts, lead_id'))
-
-
-def best_of(n: int, fn: Callable[[], Any], clock: Callable[[], float]) -> tuple[float, Any]:
-    """Shortest wall time of ``n`` calls of ``fn`` (and the last result)."""
-    best, result = float("inf"), None
-    for _ in range(n):
-        start = clock()
-        result = fn()
-        best = min(best, clock() - start)
-    return best, result

@@ -19,7 +19,7 @@ from leadscore.bundle import Bundle
 from leadscore.catalog import Catalog
 from leadscore.config import Settings
 from leadscore.dataset import build_scoring_set
-from leadscore.score import probability_to_score, score_frame
+from leadscore.score import score_frame
 from leadscore.score_checks import check_rows
 from leadscore.warehouse import Warehouse
 
@@ -43,7 +43,7 @@ def _score_without_drivers(bundle: Bundle, df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "probability": proba,
-            "score": probability_to_score(proba),
+            "score": np.asarray(bundle.score(proba)),
             "bucket": bundle.bucket(proba),
             "tier": bundle.tier(proba),
         },

@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchmarks import pandas_pit
+from benchmarks.compare import compare_frames, read_warehouse_training_set
 from benchmarks.scoring import measure_throughput, scoring_frame
 from leadscore.catalog import load_catalog
 from leadscore.config import Settings, load_settings
@@ -23,6 +25,16 @@ from leadscore.warehouse import open_warehouse
 
 BENCH_TABLE = "bench_training_set"
 BENCH_EXCLUSIONS = "bench_build_exclusions"
+
+
+def best_of(n: int, fn: Callable[[], Any], clock: Callable[[], float]) -> tuple[float, Any]:
+    """Shortest wall time of ``n`` calls of ``fn`` (and the last result)."""
+    best, result = float("inf"), None
+    for _ in range(n):
+        start = clock()
+        result = fn()
+        best = min(best, clock() - start)
+    return best, result
 
 
 def run_pandas(cfg: Settings, repeats: int = 3) -> dict[str, Any]:
@@ -37,24 +49,24 @@ def run_pandas(cfg: Settings, repeats: int = 3) -> dict[str, Any]:
         start = time.perf_counter()
         data = pandas_pit.read_tables(wh, cfg, catalog)
         read_s = time.perf_counter() - start
-        pandas_s, built = pandas_pit.best_of(
+        pandas_s, built = best_of(
             repeats,
             lambda: pandas_pit.build_training_frame(data, catalog, as_of, window),
             time.perf_counter,
         )
-        warehouse_s, sql_build = pandas_pit.best_of(
+        warehouse_s, sql_build = best_of(
             repeats,
             lambda: build_training_set(
                 wh, cfg, catalog, "asof", table=BENCH_TABLE, exclusions_table=BENCH_EXCLUSIONS
             ),
             time.perf_counter,
         )
-        reference = pandas_pit.read_warehouse_training_set(wh)
+        reference = read_warehouse_training_set(wh)
     finally:
         wh.close()
     covered = pandas_pit.covered_features(catalog)
     columns = [c for c in reference.columns if c != "lead_id"]
-    comparison = pandas_pit.compare_frames(built.frame, reference, columns)
+    comparison = compare_frames(built.frame, reference, columns)
     sql_excluded = {
         **sql_build.excluded,
         "negative_days": sql_build.n_negative_days,

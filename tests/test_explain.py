@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
+from leadscore.calibrate import assign_scores, score_edges
 from leadscore.catalog import load_catalog
 from leadscore.config import ScoreConfig
 from leadscore.drivers import Driver, display_of, driver_text, format_value, join_drivers
@@ -56,6 +57,9 @@ class OneHotBundle:
 
     def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
         return 1 / (1 + np.exp(-self.predict_margin(df)))
+
+    def score(self, p: np.ndarray) -> np.ndarray:
+        return assign_scores(p, score_edges(np.linspace(0, 1, 101)))
 
 
 class Catalog:

@@ -24,12 +24,12 @@ import xgboost as xgb
 from leadscore import score as score_mod
 from leadscore import score_tables, tables
 from leadscore.bundle import Bundle
-from leadscore.calibrate import SegmentCalibrator, bucket_cutpoints
+from leadscore.calibrate import SegmentCalibrator, bucket_cutpoints, score_edges
 from leadscore.catalog import Catalog, load_catalog
 from leadscore.config import ScoreConfig, Settings
 from leadscore.dataset import build_scoring_set
 from leadscore.schema import FIRMS_COLUMNS, REPS_COLUMNS
-from leadscore.score import ScoreRejected, probability_to_score, score_leads, score_one
+from leadscore.score import ScoreRejected, score_leads, score_one
 from leadscore.score_checks import check_rows
 from leadscore.train import Preprocessor
 from leadscore.upsert import (
@@ -177,11 +177,12 @@ def make_bundle(
     margin = booster.predict(matrix, output_margin=True)
     segments = df["aum_tier"].astype(object).fillna("Unknown").astype(str).to_numpy()
     calibrator = SegmentCalibrator(min_rows=10**9).fit(margin, y, segments)
-    cutpoints = bucket_cutpoints(calibrator.predict(margin, segments))
+    proba = calibrator.predict(margin, segments)
+    cutpoints, edges = bucket_cutpoints(proba), score_edges(proba)
     return Bundle(
         path=path, version="test-v1", booster=booster, preprocessor=prep, features=features,
         feature_types={f: types[f] for f in features}, calibrator=calibrator,
-        cutpoints=cutpoints, metrics={}, gates={}, folds=None,  # type: ignore[arg-type]
+        cutpoints=cutpoints, score_edges=edges, metrics={}, gates={}, folds=None,  # type: ignore[arg-type]
         config={}, manifest={},
     )  # fmt: skip
 
@@ -494,6 +495,14 @@ def test_buckets_are_ordered_by_observed_conversion(tmp_path: Path) -> None:
     assert tier_rates["A"] > tier_rates["B"] > tier_rates["C"]
 
 
-@pytest.mark.parametrize(("p", "score"), [(0.0, 1), (0.004, 1), (0.042, 4), (0.5, 50), (1.0, 99)])
-def test_probability_to_score(p: float, score: int) -> None:
-    assert int(probability_to_score([p])[0]) == score
+def test_score_is_the_percentile_among_out_of_fold_leads() -> None:
+    from leadscore.calibrate import assign_scores
+
+    oof = np.linspace(0.0, 0.99, 100)  # percentiles of 0.00..0.99 are the values themselves
+    edges = score_edges(oof)
+    assert len(edges) == 98
+    scores = assign_scores([0.0, 0.005, 0.0101, 0.50, 0.98, 1.0], edges)
+    assert scores.tolist() == [1, 1, 2, 51, 99, 99]
+    assert np.all(
+        np.diff(assign_scores(np.sort(np.random.default_rng(0).random(500)), edges)) >= 0
+    )

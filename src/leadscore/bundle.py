@@ -26,6 +26,7 @@ from leadscore.calibrate import (
     TIER_OF_BUCKET,
     SegmentCalibrator,
     assign_buckets,
+    assign_scores,
     assign_tiers,
 )
 from leadscore.cv import Splits
@@ -70,6 +71,7 @@ def _bundle_documents(
         "calibration.json": {
             "model": result.calibrator.to_dict(),
             "cutpoints": result.cutpoints,
+            "score_edges": result.score_edges,
             "bucket_shares_from_top": BUCKET_SHARES,
             "tier_of_bucket": TIER_OF_BUCKET,
             "fitted_on": "out-of-fold CV margins (never the model's own training rows)",
@@ -193,6 +195,7 @@ class Bundle:
     feature_types: dict[str, str]
     calibrator: SegmentCalibrator
     cutpoints: dict[str, float]
+    score_edges: list[float]
     metrics: dict[str, Any]
     gates: dict[str, Any]
     folds: Splits
@@ -217,6 +220,10 @@ class Bundle:
             raise KeyError(f"predict_proba needs the {segment_col!r} column")
         segments = df[segment_col].astype(object).where(df[segment_col].notna(), "Unknown")
         return self.calibrator.predict(self.predict_margin(df), segments.astype(str).to_numpy())
+
+    def score(self, p: Any) -> np.ndarray:
+        """Score 1-99: the percentile of the calibrated probability among out-of-fold leads."""
+        return assign_scores(p, self.score_edges)
 
     def bucket(self, p: Any) -> np.ndarray:
         """Very Hot / Hot / Warm / Cool / Cold per calibrated probability."""
@@ -249,6 +256,7 @@ def load_bundle(path: Path) -> Bundle:
         feature_types=dict(prep_doc["selected_feature_types"]),
         calibrator=SegmentCalibrator.from_dict(cal_doc["model"]),
         cutpoints={k: float(v) for k, v in cal_doc["cutpoints"].items()},
+        score_edges=[float(v) for v in cal_doc["score_edges"]],
         metrics=_read(path, "metrics.json"),
         gates=_read(path, "gates.json"),
         folds=Splits.from_dict(_read(path, "folds.json")),

@@ -159,6 +159,22 @@ def bucket_cutpoints(p: Any) -> dict[str, float]:
     return {name: float(np.quantile(p, 1 - share)) for name, share in BUCKET_SHARES.items()}
 
 
+def score_edges(p: Any) -> list[float]:
+    """The 98 calibrated-probability quantiles (1%..98%) that cut scores 1..99.
+
+    A lead's score is its percentile among the out-of-fold leads the edges came from: 99 means
+    it ranks above 98% of them. Monotone in probability, so it orders leads like the model.
+    """
+    p = np.asarray(p, dtype=float)
+    return [float(q) for q in np.quantile(p, np.arange(1, 99) / 100)]
+
+
+def assign_scores(p: Any, edges: Sequence[float]) -> np.ndarray:
+    """Score 1..99 per probability: 1 + the number of edges it reaches."""
+    p = np.asarray(p, dtype=float)
+    return (1 + np.searchsorted(np.asarray(edges, dtype=float), p, side="right")).astype(np.int64)
+
+
 def assign_buckets(p: Any, cutpoints: Mapping[str, float]) -> np.ndarray:
     """Bucket name per probability: the first bucket (hottest first) whose cut it reaches."""
     p = np.asarray(p, dtype=float)

@@ -360,7 +360,6 @@ def explain_model(
         render_cohort_markdown,
         render_comparison_markdown,
     )
-    from leadscore.score import probability_to_score
 
     score_cfg = score_cfg or ScoreConfig()
     reports_dir = Path(reports_dir)
@@ -394,7 +393,7 @@ def explain_model(
         )
     # 5. cohorts
     proba = np.asarray(bundle.predict_proba(df), dtype=np.float64)
-    cohorts = cohort_analysis(df, proba, probability_to_score(proba), folded, target_col)
+    cohorts = cohort_analysis(df, proba, bundle.score(proba), folded, target_col)
     paths["cohort_json"] = write_json(
         reports_dir / "cohort_analysis.json",
         {name: json.loads(t.to_json(orient="records")) for name, t in cohorts.items()},

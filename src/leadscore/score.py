@@ -50,7 +50,6 @@ from leadscore.warehouse import Warehouse
 __all__ = [
     "ScoreRejected",
     "ScoringRun",
-    "probability_to_score",
     "score_frame",
     "score_leads",
     "score_one",
@@ -59,11 +58,6 @@ __all__ = [
 #: Builds the scoring set for some leads: ``build(wh, cfg, catalog, lead_ids, as_of=...)``.
 BuildFn = Callable[..., Any]
 _OUT_COLUMNS = ("probability", "margin", "score", "bucket", "tier", "drivers_text", "drivers_json")
-
-
-def probability_to_score(p: Any) -> np.ndarray:
-    """Score 1-99: the calibrated probability in percent, rounded, clipped to [1, 99]."""
-    return np.clip(np.rint(100 * np.asarray(p, dtype=np.float64)), 1, 99).astype(np.int64)
 
 
 def _labels(fn: Callable[[Any], Any], p: np.ndarray) -> list[str]:
@@ -89,8 +83,7 @@ def score_frame(bundle: Any, df: pd.DataFrame, catalog: Any, cfg: ScoreConfig) -
     contrib = compute_contributions(bundle, df)
     folded = fold_contributions(contrib, list(bundle.features), df.index, bundle_groups(bundle))
     drivers = lead_drivers(folded, df, catalog, cfg)
-    score_fn = getattr(bundle, "score", None)
-    scores = np.asarray(score_fn(proba)) if callable(score_fn) else probability_to_score(proba)
+    scores = np.asarray(bundle.score(proba))
     return pd.DataFrame(
         {
             "probability": proba,

@@ -34,6 +34,7 @@ from leadscore.calibrate import (
     assign_tiers,
     bucket_cutpoints,
     fit_calibrators,
+    score_edges,
 )
 from leadscore.config import Settings
 from leadscore.cv import Splits, make_splits, positions
@@ -126,6 +127,7 @@ class TrainResult:
     calibrator: SegmentCalibrator
     baseline_calibrator: SegmentCalibrator
     cutpoints: dict[str, float]
+    score_edges: list[float]
     splits: Splits
     selection: dict[str, Any]
     strategy_comparison: dict[str, Any]
@@ -582,7 +584,8 @@ def train_model(
     # The shipped model's scores on every time block: what the stability (KS) gate compares.
     final_margin = margin(booster, x.loc[predictions["lead_id"], feats])
     predictions["final_proba"] = calibrator.predict(final_margin, tiers)
-    cutpoints = bucket_cutpoints(predictions.loc[predictions["set"] == "cv", "xgb_proba"])
+    oof_proba = predictions.loc[predictions["set"] == "cv", "xgb_proba"]
+    cutpoints, edges = bucket_cutpoints(oof_proba), score_edges(oof_proba)
     predictions["bucket"] = assign_buckets(predictions["xgb_proba"], cutpoints)
     predictions["tier"] = assign_tiers(predictions["xgb_proba"], cutpoints)
     predictions["dials"] = _by_lead(dials, predictions["lead_id"])
@@ -606,6 +609,7 @@ def train_model(
         calibrator=calibrator,
         baseline_calibrator=base_cal,
         cutpoints=cutpoints,
+        score_edges=edges,
         splits=splits,
         selection=selection,
         strategy_comparison=_strategy_record(comparison, strategy),
