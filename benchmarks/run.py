@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -68,7 +69,7 @@ def run_stage(name: str, command: list[str], workdir: Path) -> dict[str, Any]:
     """Run one stage as a subprocess in ``workdir``; its output goes to ``logs/<name>.log``."""
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    slug = name.replace("+", "_")
+    slug = re.sub(r"\W+", "_", name)
     rss_file = logs / f"{slug}.maxrss"
     wrapped = command
     if GNU_TIME.exists():
