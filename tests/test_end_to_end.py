@@ -87,6 +87,7 @@ def test_run_writes_summary_with_the_promised_figures(finished_run: Path) -> Non
     ):  # fmt: skip
         assert key in summary, key
     assert summary["leakage_records_matched"] == 0
+    assert summary["quarter_join_leakage_records_matched"] > 0
     assert summary["n_scored"] > 0 and summary["n_rejected"] > 0
     assert set(summary["stage_seconds"]) >= {"build+validate", "train", "explain", "score"}
     assert Path(summary["report_path"]).exists()

@@ -106,6 +106,28 @@ def stage_build(
     return build, validation
 
 
+def stage_quarter_comparison(cfg: Settings, console: Console | None = None) -> dict[str, Any]:
+    """Build the plan's quarter-join set beside the real one and count how much it leaks.
+
+    Writes ``reports/build/build_quarter.json``; the as-of training set is not touched.
+    """
+    from leadscore.catalog import load_catalog
+    from leadscore.dataset import build_training_set
+    from leadscore.validate.checks import check_leakage
+
+    with _warehouse(cfg) as wh:
+        build = build_training_set(wh, cfg, load_catalog(), join="quarter")
+        df = wh.query(f"SELECT * FROM {build.table}").to_pandas()
+    figures = check_leakage(df, "quarter", build.n_contacted).figures
+    out = {**build.to_dict(), **{k: v for k, v in figures.items() if k != "examples"}}
+    write_json(cfg.project.reports_dir / "build" / "build_quarter.json", out)
+    _console(console).print(
+        f"the plan's quarter join would leak: {figures['leakage_records_matched']:,} of "
+        f"{figures['matched_records']:,} matched leads see a snapshot delivered after contact"
+    )
+    return out
+
+
 def stage_validate(cfg: Settings, console: Console | None = None) -> Any:
     """Re-run the validation gates on the current training set."""
     from leadscore.catalog import load_catalog
@@ -309,6 +331,8 @@ def run_pipeline(
             timed("ingest", lambda: stage_ingest(cfg, raw_dir, con))
         build, _ = timed("build+validate", lambda: stage_build(cfg, "asof", con))
         summary.update(_build_summary(build))
+        quarter = timed("quarter-join comparison", lambda: stage_quarter_comparison(cfg, con))
+        summary["quarter_join_leakage_records_matched"] = quarter["leakage_records_matched"]
         timed("train", lambda: stage_train(cfg, override_reason, con))
         timed("explain", lambda: stage_explain(cfg, None, con))
         run = timed("score", lambda: stage_score(cfg, cfg.dataset.as_of, con))  # type: ignore[arg-type]
