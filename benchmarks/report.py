@@ -118,7 +118,7 @@ def _scoring_lines(s: dict[str, Any] | None, run: dict[str, Any] | None) -> list
         return ["Scoring throughput: not run."]
     lines = [
         f"{s['n_rows']:,} matched, checked leads, {s['n_features']} model features, "
-        f"best of {s['repeats']}:",
+        f"best of {s['repeats']} (a path slower than 20 s runs once):",
         "",
         "| path | seconds | scores/s | × floor |",
         "|---|---:|---:|---:|",

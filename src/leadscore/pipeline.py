@@ -341,7 +341,7 @@ def run_pipeline(
         summary.update(_model_summary(cfg))
         summary["report_path"] = str(_try_report(cfg, con))
         write_json(cfg.project.data_dir.parent / SUMMARY_FILE, summary)
-    print_summary(summary, con)
+        print_summary(summary, con)
     return summary
 
 

@@ -161,7 +161,7 @@ def build_context(cfg: Settings) -> dict[str, Any]:
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
+    if value is None or isinstance(value, jinja2.Undefined):
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -173,7 +173,9 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _pct(value: Any, digits: int = 1) -> str:
-    return "–" if value is None else f"{100 * float(value):.{digits}f}%"
+    if value is None or isinstance(value, jinja2.Undefined):
+        return "–"
+    return f"{100 * float(value):.{digits}f}%"
 
 
 def render_html(context: dict[str, Any]) -> str:
