@@ -157,6 +157,7 @@ def build_context(cfg: Settings) -> dict[str, Any]:
         "sample": _scored_sample(cfg),
         "provenance": (train or {}).get("provenance"),
         "config_hash": cfg.config_hash(),
+        "min_aucpr": cfg.gates.min_aucpr,
     }
 
 
