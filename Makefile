@@ -29,7 +29,7 @@ test: $(STAMP) lint browser
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.run
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache
