@@ -26,7 +26,7 @@ browser:
 	bash scripts/ensure-chromium.sh
 
 test: $(STAMP) lint browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "seed or not seed"
 
 bench: $(STAMP)
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m benchmarks.run

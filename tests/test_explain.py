@@ -325,3 +325,12 @@ def test_explain_model_without_reference(
     bundle, df = trained
     result = explain_model(bundle, df.head(50), Catalog(), None, tmp_path)
     assert result.comparison is None and "comparison_md" not in result.paths
+
+
+def test_bool_feature_reads_as_words_even_as_a_number() -> None:
+    from leadscore.catalog import load_catalog
+    from leadscore.drivers import display_of, driver_text
+
+    label, unit = display_of(load_catalog(), "Has_CFP")
+    assert driver_text(label, unit, 1.0) == label
+    assert driver_text(label, unit, 0.0) == f"{label}: no"

@@ -80,6 +80,8 @@ def display_of(catalog: Any, feature: str) -> tuple[str, str | None]:
         or getattr(shown, "name", None)
     )
     unit = getattr(shown, "unit", None)
+    if not unit and getattr(shown, "dtype", None) == "bool":
+        unit = "flag"  # the model matrix carries flags as 0/1 numbers; say them as words
     return str(label or feature), (str(unit) if unit else None)
 
 
