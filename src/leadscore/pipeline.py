@@ -314,9 +314,10 @@ def run_pipeline(
     the report still renders and says why.
     """
     con = _console(console)
-    if cfg.dataset.as_of is None:
+    as_of = cfg.dataset.as_of
+    if as_of is None:
         raise ValueError("set [dataset] as_of in leadscore.toml (the data's extraction time)")
-    summary: dict[str, Any] = {"as_of": cfg.dataset.as_of.isoformat(), "stage_seconds": {}}
+    summary: dict[str, Any] = {"as_of": as_of.isoformat(), "stage_seconds": {}}
 
     def timed(name: str, fn: Callable[[], T]) -> T:
         con.rule(f"[bold]{name}")
@@ -335,7 +336,7 @@ def run_pipeline(
         summary["quarter_join_leakage_records_matched"] = quarter["leakage_records_matched"]
         timed("train", lambda: stage_train(cfg, override_reason, con))
         timed("explain", lambda: stage_explain(cfg, None, con))
-        run = timed("score", lambda: stage_score(cfg, cfg.dataset.as_of, con))  # type: ignore[arg-type]
+        run = timed("score", lambda: stage_score(cfg, as_of, con))
         summary.update({"n_scored": run.n_scored, "n_rejected": run.n_rejected})
     finally:
         summary.update(_model_summary(cfg))
