@@ -190,7 +190,7 @@ def test_driver_text(label: str, unit: str, value: Any, text: str) -> None:
 def test_real_catalog_gives_display_name_and_unit() -> None:
     catalog = load_catalog()
     assert display_of(catalog, "TotalAssetsInMillions") == ("Firm assets under management", "$M")
-    assert display_of(catalog, "Has_CFP")[1] is None
+    assert display_of(catalog, "Has_CFP")[1] == "flag"  # a bool feature reads as words
     assert display_of(catalog, "no_such_feature") == ("no_such_feature", None)
     assert format_value(float("nan"), "$M") == "unknown"
 

@@ -169,6 +169,7 @@ def pick_drivers(
     catalog: Any,
     n_positive: int,
     n_negative: int,
+    labels: Mapping[str, tuple[str, str | None]] | None = None,
 ) -> tuple[list[Driver], list[Driver]]:
     """The lead's strongest positive and negative drivers, strongest first.
 
@@ -178,15 +179,24 @@ def pick_drivers(
     positive = [kv for kv in items if kv[1] > 0][:n_positive]
     negative = sorted((kv for kv in items if kv[1] < 0), key=lambda kv: (kv[1], kv[0]))
     return (
-        [_driver(f, c, values.get(f), catalog) for f, c in positive],
-        [_driver(f, c, values.get(f), catalog) for f, c in negative[:n_negative]],
+        [_driver(f, c, values.get(f), catalog, labels) for f, c in positive],
+        [_driver(f, c, values.get(f), catalog, labels) for f, c in negative[:n_negative]],
     )
 
 
-def _driver(feature: str, contribution: float, value: Any, catalog: Any) -> Driver:
+def _driver(
+    feature: str,
+    contribution: float,
+    value: Any,
+    catalog: Any,
+    labels: Mapping[str, tuple[str, str | None]] | None,
+) -> Driver:
     if isinstance(value, np.generic):
         value = value.item()
-    label, unit = display_of(catalog, feature)
+    if labels is not None and feature in labels:
+        label, unit = labels[feature]
+    else:
+        label, unit = display_of(catalog, feature)
     return Driver(feature, driver_text(label, unit, value), value, float(contribution))
 
 

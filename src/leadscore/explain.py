@@ -20,7 +20,7 @@ import xgboost as xgb
 from scipy.stats import spearmanr
 
 from leadscore.config import ScoreConfig
-from leadscore.drivers import Driver, join_drivers, pick_drivers
+from leadscore.drivers import Driver, display_of, join_drivers, pick_drivers
 from leadscore.io import atomic_path, write_json
 
 #: Separators between a categorical source feature and its level in one-hot column names.
@@ -124,16 +124,28 @@ def lead_drivers(
     catalog: Any,
     cfg: ScoreConfig,
 ) -> list[tuple[list[Driver], list[Driver], str]]:
-    """Per row: (top positive drivers, top negative drivers, joined text that fits the field)."""
+    """Per row: (top positive drivers, top negative drivers, joined text that fits the field).
+
+    NumPy picks each row's candidates (strongest first, ties by feature name, as
+    :func:`pick_drivers` orders them); only those few become words.
+    """
+    names = [str(c) for c in folded.columns]
+    labels = {name: display_of(catalog, name) for name in names}
+    name_rank = np.argsort(np.argsort(np.array(names)))
+    contrib = folded.to_numpy(dtype=float)
+    values = df.reindex(columns=folded.columns).to_numpy(dtype=object)
     out = []
-    values = df.reindex(columns=folded.columns)
-    for (_, contrib_row), (_, value_row) in zip(folded.iterrows(), values.iterrows(), strict=True):
+    for row, vals in zip(contrib, values, strict=True):
+        up = np.lexsort((name_rank, -row))[: cfg.drivers_positive]
+        down = np.lexsort((name_rank, row))[: cfg.drivers_negative]
+        keep = [j for j in up if row[j] > 0] + [j for j in down if row[j] < 0]
         pos, neg = pick_drivers(
-            {str(k): float(v) for k, v in contrib_row.items()},
-            {str(k): v for k, v in value_row.items()},
+            {names[j]: float(row[j]) for j in keep},
+            {names[j]: vals[j] for j in keep},
             catalog,
             cfg.drivers_positive,
             cfg.drivers_negative,
+            labels,
         )
         out.append((pos, neg, join_drivers(pos, neg, cfg.max_drivers_chars)))
     return out
