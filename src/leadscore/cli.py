@@ -29,6 +29,9 @@ console = Console()
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Config file (default ./leadscore.toml).")
 ]
+OverrideOpt = Annotated[
+    str | None, typer.Option(help="Ship despite failed model gates; the reason is recorded.")
+]
 
 
 def _settings(config: Path | None) -> Settings:
@@ -126,9 +129,7 @@ def validate(config: ConfigOpt = None) -> None:
 
 @app.command()
 def train(
-    override: Annotated[
-        str | None, typer.Option(help="Ship despite failed model gates; the reason is recorded.")
-    ] = None,
+    override: OverrideOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Train, calibrate and evaluate; write a versioned model bundle."""
@@ -169,9 +170,7 @@ def run(
     raw: Annotated[
         Path | None, typer.Option(help="Delivery folder to ingest first (skip to reuse tables).")
     ] = None,
-    override: Annotated[
-        str | None, typer.Option(help="Ship despite failed model gates; the reason is recorded.")
-    ] = None,
+    override: OverrideOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """The whole pipeline: ingest, build, validate, train, explain, score, report."""
