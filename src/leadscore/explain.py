@@ -22,6 +22,7 @@ from scipy.stats import spearmanr
 from leadscore.config import ScoreConfig
 from leadscore.drivers import Driver, display_of, join_drivers, pick_drivers
 from leadscore.io import atomic_path, write_json
+from leadscore.progress import ProgressFn, no_progress
 
 #: Separators between a categorical source feature and its level in one-hot column names.
 _ONEHOT_SEPARATORS = ("=", "__", ":", ".", "_")
@@ -359,6 +360,7 @@ def explain_model(
     score_cfg: ScoreConfig | None = None,
     target_col: str = "target",
     top_n_plot: int = 30,
+    progress: ProgressFn | None = None,
 ) -> ExplainResult:
     """Explain a model on ``df`` and write its reports into ``reports_dir``.
 
@@ -376,12 +378,15 @@ def explain_model(
     score_cfg = score_cfg or ScoreConfig()
     reports_dir = Path(reports_dir)
     version = str(getattr(bundle, "version", "unknown"))
+    report = progress or no_progress
     # 1. exact contributions, folded to source features; additivity check against the margin
+    report("exact TreeSHAP contributions", 0.0)
     contrib = compute_contributions(bundle, df)
     folded = fold_contributions(contrib, list(bundle.features), df.index, bundle_groups(bundle))
     margin = np.asarray(bundle.predict_margin(df), dtype=np.float64)
     max_err = float(np.max(np.abs(folded.sum(axis=1).to_numpy() + contrib.bias - margin)))
     # 2. global importance and its plot
+    report("global importance", 0.3)
     importance = global_importance(folded)
     paths = {"importance_csv": reports_dir / "shap_importance.csv"}
     _write_csv(importance, paths["importance_csv"])
@@ -389,9 +394,11 @@ def explain_model(
         folded, df, importance, reports_dir / "shap_summary.png", top_n=top_n_plot
     )
     # 3. per-lead drivers
+    report("per-lead drivers", 0.4)
     drivers = lead_drivers(folded, df, catalog, score_cfg)
     paths["drivers"] = _write_drivers(df, drivers, reports_dir / "lead_drivers.parquet")
     # 4. comparison with the previous model's ranking
+    report("comparison with the reference model", 0.85)
     comparison = None
     if reference_csv is not None:
         comparison = compare_with_reference(importance, load_reference(Path(reference_csv)))
@@ -404,6 +411,7 @@ def explain_model(
             render_comparison_markdown(comparison, version, Path(reference_csv).name),
         )
     # 5. cohorts
+    report("cohorts", 0.9)
     proba = np.asarray(bundle.predict_proba(df), dtype=np.float64)
     cohorts = cohort_analysis(df, proba, bundle.score(proba), folded, target_col)
     paths["cohort_json"] = write_json(
@@ -421,6 +429,7 @@ def explain_model(
         "paths": {k: str(v) for k, v in paths.items()},
     }
     paths["summary_json"] = write_json(reports_dir / "explain_summary.json", summary)
+    report("done", 1.0)
     return ExplainResult(version, len(df), max_err, importance, comparison, cohorts, paths)
 
 

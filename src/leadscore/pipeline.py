@@ -94,14 +94,16 @@ def stage_build(
     con = _console(console)
     catalog = load_catalog()
     with _warehouse(cfg) as wh:
-        build = build_training_set(wh, cfg, catalog, join=join)
+        with con.status(f"building the {join} training set"):
+            build = build_training_set(wh, cfg, catalog, join=join)
         con.print(
             f"training set ({join} join): {build.n_rows:,} rows, {build.n_positives:,} positives;"
             f" excluded {sum(build.excluded.values()):,} by CRD/snapshot, "
             f"{build.n_negative_days:,} negative days, {build.n_censored:,} right-censored"
         )
         write_json(cfg.project.reports_dir / "build" / f"build_{join}.json", build.to_dict())
-        validation = validate_training_set(wh, cfg, catalog, build, join=join)
+        with con.status("validating"):
+            validation = validate_training_set(wh, cfg, catalog, build, join=join)
     con.print(f"validation: {len(validation.gates)} gates passed")
     return build, validation
 
@@ -246,13 +248,18 @@ def stage_explain(
     bundle = load_bundle(latest_bundle_path(cfg))
     with _warehouse(cfg) as wh:
         df = read_training_frame(wh)
-    result = explain_model(
-        bundle,
-        df,
-        load_catalog(),
-        reference_csv or reference_importance(cfg),
-        cfg.project.reports_dir / "explain",
-        score_cfg=cfg.score,
+    result = _with_bar(
+        "explain",
+        con,
+        lambda bar: explain_model(
+            bundle,
+            df,
+            load_catalog(),
+            reference_csv or reference_importance(cfg),
+            cfg.project.reports_dir / "explain",
+            score_cfg=cfg.score,
+            progress=bar,
+        ),
     )
     con.print(
         f"explained {result.n_rows:,} leads; max |additivity error| "
