@@ -186,12 +186,20 @@ def demo(
     scale: Annotated[float, typer.Option(min=0.0005, max=4.0)] = 1.0,
     seed: int = 42,
     signal: Annotated[str, typer.Option(help="default | weak")] = "default",
+    override: OverrideOpt = None,
 ) -> None:
     """Generate a synthetic world in WORKDIR and run the whole pipeline on it."""
     from leadscore.pipeline import run_demo
 
     _call(
-        lambda: run_demo(workdir, scale=scale, seed=seed, signal=_signal(signal), console=console)
+        lambda: run_demo(
+            workdir,
+            scale=scale,
+            seed=seed,
+            signal=_signal(signal),
+            console=console,
+            override_reason=override,
+        )
     )
 
 

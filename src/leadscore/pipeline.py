@@ -433,6 +433,7 @@ def run_demo(
     seed: int = 42,
     signal: Literal["default", "weak"] = "default",
     console: Console | None = None,
+    override_reason: str | None = None,
 ) -> dict[str, Any]:
     """Generate a synthetic world in ``workdir`` and run the whole pipeline on it."""
     con = _console(console)
@@ -443,7 +444,9 @@ def run_demo(
     synth_seconds = round(time.perf_counter() - start, 2)
     cfg = load_settings(write_demo_config(workdir, manifest, seed))
     try:
-        summary = run_pipeline(cfg, raw_dir=workdir / "raw", console=con)
+        summary = run_pipeline(
+            cfg, raw_dir=workdir / "raw", console=con, override_reason=override_reason
+        )
     finally:
         _add_demo_figures(workdir, synth_seconds, scale, seed, signal)
     return summary
