@@ -317,9 +317,13 @@ def run_pipeline(
 ) -> dict[str, Any]:
     """ingest -> build -> validate -> train -> explain -> score -> report; writes summary.json.
 
+    ``summary.json`` goes into the project folder (the parent of ``data_dir``).
+
     Stops at the first failed gate (the exception propagates) after writing what it has, so
     the report still renders and says why.
     """
+    from leadscore.report.html import load_model_figures
+
     con = _console(console)
     as_of = cfg.dataset.as_of
     if as_of is None:
@@ -338,7 +342,7 @@ def run_pipeline(
         if raw_dir is not None:
             timed("ingest", lambda: stage_ingest(cfg, raw_dir, con))
         build, _ = timed("build+validate", lambda: stage_build(cfg, "asof", con))
-        summary.update(_build_summary(build))
+        summary.update(n_training_rows=build.n_rows, n_positives=build.n_positives)
         quarter = timed("quarter-join comparison", lambda: stage_quarter_comparison(cfg, con))
         summary["quarter_join_leakage_records_matched"] = quarter["leakage_records_matched"]
         timed("train", lambda: stage_train(cfg, override_reason, con))
@@ -346,22 +350,11 @@ def run_pipeline(
         run = timed("score", lambda: stage_score(cfg, as_of, con))
         summary.update({"n_scored": run.n_scored, "n_rejected": run.n_rejected})
     finally:
-        summary.update(_model_summary(cfg))
+        summary.update(load_model_figures(cfg))
         summary["report_path"] = str(_try_report(cfg, con))
         write_json(cfg.project.data_dir.parent / SUMMARY_FILE, summary)
         print_summary(summary, con)
     return summary
-
-
-def _build_summary(build: Any) -> dict[str, Any]:
-    return {"n_training_rows": build.n_rows, "n_positives": build.n_positives}
-
-
-def _model_summary(cfg: Settings) -> dict[str, Any]:
-    """Figures of the last training run, read from its metrics file (if any)."""
-    from leadscore.report.html import load_model_figures
-
-    return load_model_figures(cfg)
 
 
 def _try_report(cfg: Settings, con: Console) -> Path | None:

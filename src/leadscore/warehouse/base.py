@@ -6,7 +6,6 @@ backend carries it to its own dialect (sqlglot) and qualifies the names (e.g. ``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -60,8 +59,3 @@ class Warehouse(Protocol):
 
     def close(self) -> None:
         """Release the connection."""
-
-
-def iter_batches(table: pa.Table, rows: int = 100_000) -> Iterator[pa.RecordBatch]:
-    """Arrow record batches of at most ``rows`` rows (for backends that stream loads)."""
-    yield from table.to_batches(max_chunksize=rows)
