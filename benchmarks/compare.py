@@ -13,8 +13,7 @@ import pandas as pd
 from pandas.api.types import is_datetime64_any_dtype, is_numeric_dtype
 
 from benchmarks.pandas_pit import to_frame, when_true
-from leadscore import tables
-from leadscore.warehouse import Warehouse
+from leadscore.warehouse import Warehouse, tables
 
 
 @dataclass(frozen=True)

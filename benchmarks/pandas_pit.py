@@ -16,12 +16,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from leadscore import tables
 from leadscore.catalog import Catalog
 from leadscore.config import Settings
 from leadscore.dataset import KEY_COLUMNS, LABEL_COLUMNS, VINTAGE_COLUMNS
-from leadscore.schema import FIRMS_COLUMNS, REPS_COLUMNS
-from leadscore.warehouse import Warehouse
+from leadscore.ingest.schema import FIRMS_COLUMNS, REPS_COLUMNS
+from leadscore.warehouse import Warehouse, tables
 
 _ARROW_TO_NULLABLE: dict[pa.DataType, Any] = {
     pa.int8(): pd.Int64Dtype(),

@@ -19,8 +19,8 @@ from leadscore.bundle import Bundle
 from leadscore.catalog import Catalog
 from leadscore.config import Settings
 from leadscore.dataset import build_scoring_set
-from leadscore.score import score_frame
-from leadscore.score_checks import check_rows
+from leadscore.score.batch import score_frame
+from leadscore.score.checks import check_rows
 from leadscore.warehouse import Warehouse
 
 BENCH_SCORING_TABLE = "bench_scoring_set"

@@ -42,7 +42,7 @@ def write_project_config(project: Path, manifest: dict[str, Any], extra: str = "
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory: pytest.TempPathFactory) -> SmallWorld:
     from leadscore.config import load_settings
-    from leadscore.ingest import ingest_directory
+    from leadscore.ingest.load import ingest_directory
     from leadscore.synthetic import generate_world
     from leadscore.warehouse import open_warehouse
 

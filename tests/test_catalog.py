@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from leadscore.catalog import default_catalog_path, load_catalog
-from leadscore.schema import METROS, PII_COLUMNS
+from leadscore.ingest.schema import METROS, PII_COLUMNS
 from leadscore.warehouse import transpile
 
 M5_ENGINEERED = [

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.cv import load_folds, make_splits, positions, save_folds
+from leadscore.train.cv import load_folds, make_splits, positions, save_folds
 
 
 def _frame(n: int = 3000, seed: int = 0) -> pd.DataFrame:

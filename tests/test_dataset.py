@@ -9,7 +9,6 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from leadscore import tables
 from leadscore.catalog import load_catalog
 from leadscore.config import Settings
 from leadscore.dataset import (
@@ -18,8 +17,8 @@ from leadscore.dataset import (
     build_training_set,
     pit_sql,
 )
-from leadscore.schema import FIRMS_COLUMNS, LEAD_COLUMNS, REPS_COLUMNS
-from leadscore.warehouse import transpile
+from leadscore.ingest.schema import FIRMS_COLUMNS, LEAD_COLUMNS, REPS_COLUMNS
+from leadscore.warehouse import tables, transpile
 from leadscore.warehouse.duckdb import DuckDBWarehouse
 
 ARROW = {

@@ -16,8 +16,8 @@ import xgboost as xgb
 from leadscore.calibrate import assign_scores, score_edges
 from leadscore.catalog import load_catalog
 from leadscore.config import ScoreConfig
-from leadscore.drivers import Driver, display_of, driver_text, format_value, join_drivers
-from leadscore.explain import (
+from leadscore.explain.drivers import Driver, display_of, driver_text, format_value, join_drivers
+from leadscore.explain.shap import (
     compare_with_reference,
     compute_contributions,
     explain_model,
@@ -261,7 +261,7 @@ def test_compare_with_reference_figures() -> None:
 def test_compare_with_the_m5_reference_file() -> None:
     from importlib import resources
 
-    from leadscore.explain import load_reference
+    from leadscore.explain.shap import load_reference
 
     # the packaged copy of shared/reference/m5_importance.csv
     path = Path(str(resources.files("leadscore") / "reference" / "m5_importance.csv"))
@@ -329,7 +329,7 @@ def test_explain_model_without_reference(
 
 def test_bool_feature_reads_as_words_even_as_a_number() -> None:
     from leadscore.catalog import load_catalog
-    from leadscore.drivers import display_of, driver_text
+    from leadscore.explain.drivers import display_of, driver_text
 
     label, unit = display_of(load_catalog(), "Has_CFP")
     assert driver_text(label, unit, 1.0) == label

@@ -13,10 +13,11 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from leadscore import ingest, quality, schema, tables
 from leadscore.config import Settings, parse_settings
-from leadscore.ingest import IngestError, ingest_directory
-from leadscore.warehouse import transpile
+from leadscore.ingest import load as ingest
+from leadscore.ingest import quality, schema
+from leadscore.ingest.load import IngestError, ingest_directory
+from leadscore.warehouse import tables, transpile
 from leadscore.warehouse.duckdb import DuckDBWarehouse
 
 AS_OF = {(2023, 4): "2023-10-01", (2024, 1): "2024-01-01", (2024, 2): "2024-04-01"}

@@ -21,24 +21,25 @@ import pyarrow as pa
 import pytest
 import xgboost as xgb
 
-from leadscore import score as score_mod
-from leadscore import score_tables, tables
 from leadscore.bundle import Bundle
 from leadscore.calibrate import SegmentCalibrator, bucket_cutpoints, score_edges
 from leadscore.catalog import Catalog, load_catalog
 from leadscore.config import ScoreConfig, Settings
 from leadscore.dataset import build_scoring_set
-from leadscore.schema import FIRMS_COLUMNS, REPS_COLUMNS
-from leadscore.score import ScoreRejected, score_leads, score_one
-from leadscore.score_checks import check_rows
-from leadscore.train import Preprocessor
-from leadscore.upsert import (
+from leadscore.ingest.schema import FIRMS_COLUMNS, REPS_COLUMNS
+from leadscore.score import batch as score_mod
+from leadscore.score import tables as score_tables
+from leadscore.score.batch import ScoreRejected, score_leads, score_one
+from leadscore.score.checks import check_rows
+from leadscore.score.salesforce import (
     LEAD_SCORE_FIELDS,
     check_cell,
     load_field_mapping,
     render_upsert_csv,
     validate_upsert_csv,
 )
+from leadscore.train.model import Preprocessor
+from leadscore.warehouse import tables
 from leadscore.warehouse.duckdb import DuckDBWarehouse
 
 AS_OF = datetime(2024, 10, 1, tzinfo=UTC)

@@ -11,7 +11,7 @@ import pytest
 from leadscore.catalog import load_catalog
 from leadscore.config import parse_settings
 from leadscore.dataset import build_training_set
-from leadscore.ingest import ingest_directory
+from leadscore.ingest.load import ingest_directory
 from leadscore.synthetic import generate_world
 from leadscore.warehouse import open_warehouse
 

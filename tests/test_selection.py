@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 
-from leadscore.selection import (
+from leadscore.train.selection import (
     FeatureSelector,
     information_value,
     selection_stability,

@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
 
+from leadscore.ingest.schema import FIRMS_COLUMNS, LEAD_COLUMNS, REPS_COLUMNS, TASK_COLUMNS
 from leadscore.io import sha256_file
-from leadscore.schema import FIRMS_COLUMNS, LEAD_COLUMNS, REPS_COLUMNS, TASK_COLUMNS
 from leadscore.synthetic import AS_OF, WorldManifest, generate_world
 
 SCALE = 0.01

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score
 
-from leadscore import train as train_mod
 from leadscore.calibrate import fit_calibrators
 from leadscore.config import Settings
-from leadscore.train import TrainResult, choose_strategy, train_model
+from leadscore.train import model as train_mod
+from leadscore.train.model import TrainResult, choose_strategy, train_model
 
 TIERS = np.array(["<$100M", "$100-500M", ">$500M", "Unknown"])
 

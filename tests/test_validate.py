@@ -13,7 +13,8 @@ from sklearn.metrics import roc_auc_score
 from leadscore.catalog import load_catalog
 from leadscore.config import Settings
 from leadscore.gates import GateFailed, GateResult
-from leadscore.validate import (
+from leadscore.validate.checks import check_multicollinearity
+from leadscore.validate.run import (
     ContractViolation,
     SchemaContract,
     build_contract,
@@ -22,7 +23,6 @@ from leadscore.validate import (
     univariate_auc,
     validate_training_set,
 )
-from leadscore.validate.checks import check_multicollinearity
 
 CATALOG = load_catalog()
 N, N_POS = 420, 20  # imbalance 20:1

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlglot import exp
 
-from leadscore.schema import FIRMS_COLUMNS, PII_COLUMNS, REPS_COLUMNS
+from leadscore.ingest.schema import FIRMS_COLUMNS, PII_COLUMNS, REPS_COLUMNS
 
 Source = Literal["reps", "firms", "lead", "derived"]
 Kind = Literal["stable", "calculable", "mutable", "temporal"]

@@ -12,11 +12,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from leadscore import tables
 from leadscore.catalog import Catalog
 from leadscore.config import Settings
-from leadscore.schema import FIRMS_COLUMNS, REPS_COLUMNS
-from leadscore.warehouse import Warehouse
+from leadscore.ingest.schema import FIRMS_COLUMNS, REPS_COLUMNS
+from leadscore.warehouse import Warehouse, tables
 
 JoinMode = Literal["asof", "quarter"]
 #: Why a contacted lead is not in the training set, in order of precedence.

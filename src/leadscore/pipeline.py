@@ -19,11 +19,10 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from leadscore import tables
 from leadscore.config import CONFIG_FILE, Settings, load_settings
 from leadscore.io import provenance, write_json
 from leadscore.progress import ProgressFn, progress_bar
-from leadscore.warehouse import Warehouse, open_warehouse
+from leadscore.warehouse import Warehouse, open_warehouse, tables
 
 T = TypeVar("T")
 SUMMARY_FILE = "summary.json"
@@ -74,7 +73,7 @@ def stage_synth(
 
 def stage_ingest(cfg: Settings, src: Path, console: Console | None = None) -> Any:
     """Load a delivery folder into the warehouse and write the data quality report."""
-    from leadscore.ingest import ingest_directory
+    from leadscore.ingest.load import ingest_directory
 
     con = _console(console)
     with _warehouse(cfg) as wh:
@@ -89,7 +88,7 @@ def stage_build(
     """Build the point-in-time training set, then run the validation gates on it."""
     from leadscore.catalog import load_catalog
     from leadscore.dataset import build_training_set
-    from leadscore.validate import validate_training_set
+    from leadscore.validate.run import validate_training_set
 
     con = _console(console)
     catalog = load_catalog()
@@ -133,7 +132,7 @@ def stage_quarter_comparison(cfg: Settings, console: Console | None = None) -> d
 def stage_validate(cfg: Settings, console: Console | None = None) -> Any:
     """Re-run the validation gates on the current training set."""
     from leadscore.catalog import load_catalog
-    from leadscore.validate import validate_training_set
+    from leadscore.validate.run import validate_training_set
 
     con = _console(console)
     with _warehouse(cfg) as wh:
@@ -181,7 +180,7 @@ def stage_train(
     """Train, calibrate, evaluate; write reports and (gates permitting) the model bundle."""
     from leadscore.bundle import publish_model
     from leadscore.catalog import default_catalog_path, load_catalog
-    from leadscore.train import train_model
+    from leadscore.train.model import train_model
 
     con = _console(console)
     catalog = load_catalog()
@@ -242,7 +241,7 @@ def stage_explain(
     """Global drivers, comparison with the reference model, cohort analysis."""
     from leadscore.bundle import load_bundle
     from leadscore.catalog import load_catalog
-    from leadscore.explain import explain_model
+    from leadscore.explain.shap import explain_model
 
     con = _console(console)
     bundle = load_bundle(latest_bundle_path(cfg))
@@ -272,7 +271,7 @@ def stage_score(cfg: Settings, as_of: datetime, console: Console | None = None) 
     """Score every lead contacted up to ``as_of`` that this model has not scored yet."""
     from leadscore.bundle import load_bundle
     from leadscore.catalog import load_catalog
-    from leadscore.score import score_leads
+    from leadscore.score.batch import score_leads
 
     con = _console(console)
     bundle = load_bundle(latest_bundle_path(cfg))

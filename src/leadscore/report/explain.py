@@ -1,7 +1,7 @@
 """Explain stage, for people: the SHAP summary plot and the Markdown of the reference
 comparison and the cohort analysis.
 
-Reads results computed by ``leadscore.explain``; writes only the PNG it is asked for.
+Reads results computed by ``leadscore.explain.shap``; writes only the PNG it is asked for.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pandas as pd
 from leadscore.io import atomic_path
 
 if TYPE_CHECKING:
-    from leadscore.explain import ReferenceComparison
+    from leadscore.explain.shap import ReferenceComparison
 
 _MAX_POINTS = 2000
 

@@ -15,9 +15,9 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from leadscore import tables
 from leadscore.config import Settings
 from leadscore.io import write_text
+from leadscore.warehouse import tables
 
 REPORT_FILE = "report.html"
 

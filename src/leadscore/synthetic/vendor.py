@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from leadscore.ingest.schema import FIRMS_COLUMNS, REPS_COLUMNS
 from leadscore.io import atomic_path
-from leadscore.schema import FIRMS_COLUMNS, REPS_COLUMNS
 from leadscore.synthetic import vocab
 from leadscore.synthetic.population import Population
 from leadscore.synthetic.timeline import Vintage, iso_ts

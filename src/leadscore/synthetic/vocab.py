@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from leadscore.schema import METROS
+from leadscore.ingest.schema import METROS
 
 _NYC, _LA, _CHI, _DAL, _MIA = (
     METROS[k] for k in ("NYC", "LosAngeles", "Chicago", "Dallas", "Miami")

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from leadscore import __version__
+from leadscore.ingest.schema import CRM_DIR, LEAD_FILE, METROS, TASK_FILE, TRUTH_DIR, VENDOR_DIR
 from leadscore.io import sha256_file, write_json
-from leadscore.schema import CRM_DIR, LEAD_FILE, METROS, TASK_FILE, TRUTH_DIR, VENDOR_DIR
 from leadscore.synthetic import crm, vocab
 from leadscore.synthetic.planted import planted_counts, truth_table
 from leadscore.synthetic.population import (

@@ -14,7 +14,7 @@ from scipy.stats import rankdata
 from leadscore.catalog import Catalog
 from leadscore.config import ValidateConfig
 from leadscore.gates import GateResult
-from leadscore.validate.report import CheckReport, gate_lines, md_table
+from leadscore.report.markdown import CheckReport, gate_lines, md_table
 
 #: Columns of the training table that are keys, label or bookkeeping, never features.
 META_COLUMNS = frozenset(

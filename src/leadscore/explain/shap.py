@@ -20,7 +20,7 @@ import xgboost as xgb
 from scipy.stats import spearmanr
 
 from leadscore.config import ScoreConfig
-from leadscore.drivers import Driver, display_of, join_drivers, pick_drivers
+from leadscore.explain.drivers import Driver, display_of, join_drivers, pick_drivers
 from leadscore.io import atomic_path, write_json
 from leadscore.progress import ProgressFn, no_progress
 

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from leadscore.config import ScoreConfig, Settings
-from leadscore.explain import (
+from leadscore.explain.shap import (
     bundle_groups,
     compute_contributions,
     drivers_json,
@@ -31,8 +31,9 @@ from leadscore.explain import (
 )
 from leadscore.io import provenance, write_json
 from leadscore.progress import ProgressFn, no_progress
-from leadscore.score_checks import ScoreRejected, check_rows
-from leadscore.score_tables import (
+from leadscore.score.checks import ScoreRejected, check_rows
+from leadscore.score.salesforce import write_field_mapping, write_upsert_csv
+from leadscore.score.tables import (
     REJECT_SCHEMA,
     SCORE_SCHEMA,
     ensure_tables,
@@ -44,7 +45,6 @@ from leadscore.score_tables import (
     write_rejects,
     write_scores,
 )
-from leadscore.upsert import write_field_mapping, write_upsert_csv
 from leadscore.warehouse import Warehouse
 
 __all__ = [

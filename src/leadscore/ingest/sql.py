@@ -13,8 +13,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Final, Literal
 
-from leadscore import quality, schema
-from leadscore.quality import lit, q
+from leadscore.ingest import quality, schema
+from leadscore.ingest.quality import lit, q
 
 Kind = Literal["reps", "firms", "leads", "tasks"]
 

@@ -37,10 +37,10 @@ from leadscore.calibrate import (
     score_edges,
 )
 from leadscore.config import Settings
-from leadscore.cv import Splits, make_splits, positions
 from leadscore.gates import GateResult
 from leadscore.progress import ProgressFn, no_progress
-from leadscore.selection import FeatureSelector, selection_stability
+from leadscore.train.cv import Splits, make_splits, positions
+from leadscore.train.selection import FeatureSelector, selection_stability
 
 FeatureType = Literal["numeric", "bool", "category"]
 REQUIRED_COLUMNS = ("lead_id", "contact_ts", "target", "aum_tier")

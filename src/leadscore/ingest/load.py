@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from leadscore import quality, schema, tables
 from leadscore.config import Settings
-from leadscore.ingest_sql import Kind, Source, load_sql, profile_sql, typed_sql, view_sql
+from leadscore.ingest import quality, schema
+from leadscore.ingest.quality import IngestError, lit
+from leadscore.ingest.sql import Kind, Source, load_sql, profile_sql, typed_sql, view_sql
 from leadscore.io import sha256_file
 from leadscore.progress import ProgressFn, no_progress
-from leadscore.quality import IngestError, lit
-from leadscore.warehouse import Warehouse, WarehouseError
+from leadscore.warehouse import Warehouse, WarehouseError, tables
 
 __all__ = ["INGEST_LOG", "FileLoad", "IngestError", "IngestResult", "ingest_directory"]
 

@@ -16,9 +16,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from leadscore import tables
 from leadscore.config import Settings
-from leadscore.warehouse import Warehouse
+from leadscore.warehouse import Warehouse, tables
 
 _TS = pa.timestamp("us", tz="UTC")
 

@@ -14,11 +14,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
-from leadscore import tables
 from leadscore.config import Settings
+from leadscore.ingest.schema import LogicalType
 from leadscore.io import write_json, write_text
-from leadscore.schema import LogicalType
-from leadscore.warehouse import Warehouse
+from leadscore.warehouse import Warehouse, tables
 
 DEDUP_RULES: Final = {
     "reps": "one row per RepCRD: most non-null fields after casting; ties -> earliest source row",
