@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from leadscore.catalog import default_catalog_path, load_catalog
-from leadscore.ingest.schema import METROS, PII_COLUMNS
+from leadscore.ingest.schema import PII_COLUMNS
+from leadscore.synthetic.vocab import METROS
 from leadscore.warehouse import transpile
 
 M5_ENGINEERED = [

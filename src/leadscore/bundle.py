@@ -18,17 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import xgboost as xgb
 
-from leadscore.calibrate import (
-    BUCKET_SHARES,
-    TIER_OF_BUCKET,
-    SegmentCalibrator,
-    assign_buckets,
-    assign_scores,
-    assign_tiers,
-)
+from leadscore.calibrate import SegmentCalibrator, assign_buckets, assign_scores, assign_tiers
+from leadscore.catalog import segment_column
+from leadscore.config import DEFAULT_BUCKETS
 from leadscore.evaluate import enforce_gates
 from leadscore.io import provenance, sha256_file, write_json
 from leadscore.train.cv import Splits
@@ -72,8 +68,8 @@ def _bundle_documents(
             "model": result.calibrator.to_dict(),
             "cutpoints": result.cutpoints,
             "score_edges": result.score_edges,
-            "bucket_shares_from_top": BUCKET_SHARES,
-            "tier_of_bucket": TIER_OF_BUCKET,
+            "bucket_shares_from_top": DEFAULT_BUCKETS.shares_from_top,
+            "tier_of_bucket": DEFAULT_BUCKETS.tier_of_bucket,
             "fitted_on": "out-of-fold CV margins (never the model's own training rows)",
         },
         "config.json": cfg.model_dump(mode="json", by_alias=True),
@@ -214,23 +210,25 @@ class Bundle:
         """Raw log-odds of the booster."""
         return np.asarray(self.booster.predict(self.prepare_matrix(df), output_margin=True))
 
-    def predict_proba(self, df: pd.DataFrame, segment_col: str = "aum_tier") -> np.ndarray:
-        """Calibrated probability (per-AUM-tier calibrator; needs ``segment_col``)."""
+    def predict_proba(self, df: pd.DataFrame, segment_col: str | None = None) -> np.ndarray:
+        """Calibrated probability (per-segment calibrator; needs the segment column, by default
+        the catalog's calibration segment, the AUM tier)."""
+        segment_col = segment_col or segment_column()
         if segment_col not in df.columns:
             raise KeyError(f"predict_proba needs the {segment_col!r} column")
         segments = df[segment_col].astype(object).where(df[segment_col].notna(), "Unknown")
         return self.calibrator.predict(self.predict_margin(df), segments.astype(str).to_numpy())
 
-    def score(self, p: Any) -> np.ndarray:
+    def score(self, p: npt.ArrayLike) -> np.ndarray:
         """Score 1-99: the percentile of the calibrated probability among out-of-fold leads."""
         return assign_scores(p, self.score_edges)
 
-    def bucket(self, p: Any) -> np.ndarray:
-        """Very Hot / Hot / Warm / Cool / Cold per calibrated probability."""
+    def bucket(self, p: npt.ArrayLike) -> np.ndarray:
+        """Bucket name (Very Hot ... Cold by default) per calibrated probability."""
         return assign_buckets(np.asarray(p, dtype=float), self.cutpoints)
 
-    def tier(self, p: Any) -> np.ndarray:
-        """A / B / C call tier per calibrated probability."""
+    def tier(self, p: npt.ArrayLike) -> np.ndarray:
+        """Call tier (A / B / C by default) per calibrated probability."""
         return assign_tiers(np.asarray(p, dtype=float), self.cutpoints)
 
 

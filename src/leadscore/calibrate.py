@@ -4,8 +4,10 @@ Fitted on out-of-fold model margins only (rule 4). Everything learned here seria
 plain JSON (rule 8).
 
 Buckets and tiers are cut on *calibrated* probability at quantiles of the out-of-fold
-calibrated scores: Very Hot = top 5%, Hot = next 10%, Warm = next 25%, Cool = next 30%,
-Cold = the rest. Tier A = Very Hot + Hot, B = Warm, C = Cool + Cold.
+calibrated scores; their names, shares and tiers come from :class:`~leadscore.config.BucketConfig`
+(by default Very Hot = top 5%, Hot = next 10%, Warm = next 25%, Cool = next 30%, Cold = the
+rest; tier A = Very Hot + Hot, B = Warm, C = Cool + Cold). Segments are the catalog's
+calibration segment (the AUM tier) and its values.
 """
 
 from __future__ import annotations
@@ -14,15 +16,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sklearn.base import BaseEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
-AUM_TIERS = ("<$100M", "$100-500M", ">$500M", "Unknown")
-BUCKETS = ("Very Hot", "Hot", "Warm", "Cool", "Cold")
-#: Share of leads at or above each bucket's lower cut (cumulative from the top).
-BUCKET_SHARES = {"Very Hot": 0.05, "Hot": 0.15, "Warm": 0.40, "Cool": 0.70}
-TIER_OF_BUCKET = {"Very Hot": "A", "Hot": "A", "Warm": "B", "Cool": "C", "Cold": "C"}
+from leadscore.catalog import calibration_segment
+from leadscore.config import DEFAULT_BUCKETS, BucketConfig
+
 _EPS = 1e-12
 
 
@@ -89,7 +90,9 @@ class SegmentCalibrator(BaseEstimator):
         self.min_rows = min_rows
         self.min_positives = min_positives
 
-    def fit(self, margin: Any, y: Any, segments: Any) -> SegmentCalibrator:
+    def fit(
+        self, margin: npt.ArrayLike, y: npt.ArrayLike, segments: npt.ArrayLike
+    ) -> SegmentCalibrator:
         """Fit on out-of-fold margins (log-odds), labels and segment labels."""
         if self.method not in ("platt", "isotonic"):
             raise ValueError(f"unknown calibration method {self.method!r}")
@@ -99,7 +102,8 @@ class SegmentCalibrator(BaseEstimator):
         self.global_ = self._fit_one(margin, y)
         self.segments_: dict[str, dict[str, Any]] = {}
         self.fallback_: list[str] = []
-        for seg in AUM_TIERS + tuple(sorted(set(map(str, segments)) - set(AUM_TIERS))):
+        known = calibration_segment().values
+        for seg in known + tuple(sorted(set(map(str, segments)) - set(known))):
             mask = segments == seg
             if mask.sum() >= self.min_rows and y[mask].sum() >= self.min_positives:
                 self.segments_[seg] = self._fit_one(margin[mask], y[mask])
@@ -119,7 +123,7 @@ class SegmentCalibrator(BaseEstimator):
             return _sigmoid(params["a"] * margin + params["b"])
         return np.asarray(np.interp(margin, params["x"], params["y"]))
 
-    def predict(self, margin: Any, segments: Any) -> np.ndarray:
+    def predict(self, margin: npt.ArrayLike, segments: npt.ArrayLike) -> np.ndarray:
         """Calibrated probabilities; unknown segments use the global calibrator."""
         check_is_fitted(self, "global_")
         margin = np.asarray(margin, dtype=float)
@@ -153,13 +157,16 @@ class SegmentCalibrator(BaseEstimator):
         return cal
 
 
-def bucket_cutpoints(p: Any) -> dict[str, float]:
-    """Lower calibrated-probability cut of each bucket but Cold, from score quantiles."""
+def bucket_cutpoints(
+    p: npt.ArrayLike, buckets: BucketConfig = DEFAULT_BUCKETS
+) -> dict[str, float]:
+    """Lower calibrated-probability cut of each bucket but the last, from score quantiles."""
     p = np.asarray(p, dtype=float)
-    return {name: float(np.quantile(p, 1 - share)) for name, share in BUCKET_SHARES.items()}
+    shares = buckets.shares_from_top
+    return {name: float(np.quantile(p, 1 - share)) for name, share in shares.items()}
 
 
-def score_edges(p: Any) -> list[float]:
+def score_edges(p: npt.ArrayLike) -> list[float]:
     """The 98 calibrated-probability quantiles (1%..98%) that cut scores 1..99.
 
     A lead's score is its percentile among the out-of-fold leads the edges came from: 99 means
@@ -169,25 +176,29 @@ def score_edges(p: Any) -> list[float]:
     return [float(q) for q in np.quantile(p, np.arange(1, 99) / 100)]
 
 
-def assign_scores(p: Any, edges: Sequence[float]) -> np.ndarray:
+def assign_scores(p: npt.ArrayLike, edges: Sequence[float]) -> np.ndarray:
     """Score 1..99 per probability: 1 + the number of edges it reaches."""
     p = np.asarray(p, dtype=float)
     return (1 + np.searchsorted(np.asarray(edges, dtype=float), p, side="right")).astype(np.int64)
 
 
-def assign_buckets(p: Any, cutpoints: Mapping[str, float]) -> np.ndarray:
+def assign_buckets(
+    p: npt.ArrayLike, cutpoints: Mapping[str, float], buckets: BucketConfig = DEFAULT_BUCKETS
+) -> np.ndarray:
     """Bucket name per probability: the first bucket (hottest first) whose cut it reaches."""
     p = np.asarray(p, dtype=float)
-    out = np.full(len(p), "Cold", dtype=object)
-    for name in reversed(BUCKETS[:-1]):
+    out = np.full(len(p), buckets.names[-1], dtype=object)
+    for name in reversed(buckets.names[:-1]):
         out[p >= cutpoints[name]] = name
     return out
 
 
-def assign_tiers(p: Any, cutpoints: Mapping[str, float]) -> np.ndarray:
-    """A/B/C call tier per probability (A = Very Hot + Hot, B = Warm, C = the rest)."""
-    buckets = assign_buckets(p, cutpoints)
-    return np.array([TIER_OF_BUCKET[b] for b in buckets], dtype=object)
+def assign_tiers(
+    p: npt.ArrayLike, cutpoints: Mapping[str, float], buckets: BucketConfig = DEFAULT_BUCKETS
+) -> np.ndarray:
+    """Call tier per probability (by default A = Very Hot + Hot, B = Warm, C = the rest)."""
+    names = assign_buckets(p, cutpoints, buckets)
+    return np.array([buckets.tier_of_bucket[b] for b in names], dtype=object)
 
 
 def fit_calibrators(

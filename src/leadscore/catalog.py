@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import cached_property
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Literal, cast
+from typing import Final, Literal, cast
 
 import sqlglot
 import yaml
@@ -45,6 +45,9 @@ FEATURE_TYPES: dict[str, FeatureType] = {
     "bool": "bool",
     "category": "category",
 }
+#: The segment that per-segment calibration, the score tables and the reports key on. Its
+#: values, like every segment's, are defined in ``features.yaml``.
+CALIBRATION_SEGMENT: Final = "aum_tier"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _CONSTANT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -129,6 +132,8 @@ class Catalog(_Model):
         for feature in self.features:
             if feature.name in self.pii and not feature.pii:
                 raise ValueError(f"feature {feature.name} is a PII column; mark it pii: true")
+        if CALIBRATION_SEGMENT not in {s.name for s in self.segments}:
+            raise ValueError(f"segments lack the calibration segment {CALIBRATION_SEGMENT!r}")
         _ = self._compiled  # compiles every expression: fails on unknown names and cycles
         return self
 
@@ -143,6 +148,17 @@ class Catalog(_Model):
             if feature.name == name:
                 return feature
         raise KeyError(f"no feature {name!r} in the catalog")
+
+    def segment(self, name: str) -> Segment:
+        """The segment called ``name``."""
+        for segment in self.segments:
+            if segment.name == name:
+                return segment
+        raise KeyError(f"no segment {name!r} in the catalog")
+
+    def segment_names(self) -> list[str]:
+        """Segment columns in catalog order."""
+        return [s.name for s in self.segments]
 
     def feature_types(self) -> dict[str, FeatureType]:
         """Model feature -> ``numeric`` | ``bool`` | ``category``."""
@@ -271,3 +287,19 @@ def load_catalog(path: Path | str | None = None) -> Catalog:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a catalog is a mapping with a 'features' list")
     return Catalog.model_validate(data)
+
+
+@cache
+def default_catalog() -> Catalog:
+    """The packaged catalog, loaded once per process (for code that is given no catalog)."""
+    return load_catalog()
+
+
+def calibration_segment(catalog: Catalog | None = None) -> Segment:
+    """The segment calibration and the score tables key on (name and values from the catalog)."""
+    return (catalog or default_catalog()).segment(CALIBRATION_SEGMENT)
+
+
+def segment_column() -> str:
+    """Column name of the calibration segment in training and scoring frames (``aum_tier``)."""
+    return calibration_segment().name

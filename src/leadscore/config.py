@@ -167,6 +167,62 @@ class ScoreConfig(_Section):
     max_drivers_chars: int = Field(255, ge=20)
 
 
+class BucketConfig(_Section):
+    """Score buckets, hottest first, and the call tier of each.
+
+    ``shares_from_top`` gives, for every bucket but the last, the share of leads at or above
+    its lower cut (cumulative from the top); the last bucket takes the rest.
+    """
+
+    names: tuple[str, ...] = ("Very Hot", "Hot", "Warm", "Cool", "Cold")
+    shares_from_top: dict[str, float] = Field(
+        default_factory=lambda: {"Very Hot": 0.05, "Hot": 0.15, "Warm": 0.40, "Cool": 0.70}
+    )
+    tier_of_bucket: dict[str, str] = Field(
+        default_factory=lambda: {
+            "Very Hot": "A",
+            "Hot": "A",
+            "Warm": "B",
+            "Cool": "C",
+            "Cold": "C",
+        }
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BucketConfig:
+        if list(self.shares_from_top) != list(self.names[:-1]):
+            raise ValueError("shares_from_top must name every bucket but the last, in order")
+        shares = list(self.shares_from_top.values())
+        if any(not 0 < s < 1 for s in shares) or shares != sorted(set(shares)):
+            raise ValueError("shares_from_top must rise strictly within (0, 1)")
+        if set(self.tier_of_bucket) != set(self.names):
+            raise ValueError("tier_of_bucket must give a tier for every bucket")
+        return self
+
+    def describe(self) -> str:
+        """One sentence for the reports: each bucket's share and each tier's buckets."""
+        parts, above = [], 0.0
+        for i, name in enumerate(self.names[:-1]):
+            share = self.shares_from_top[name]
+            parts.append(f"{name} {'next' if i else 'top'} {100 * (share - above):.0f}%")
+            above = share
+        tiers = ", ".join(
+            f"{t} = {' + '.join(b for b in self.names if self.tier_of_bucket[b] == t)}"
+            for t in self.tiers
+        )
+        return f"{', '.join(parts)}, {self.names[-1]} the rest. Tier {tiers}."
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        """The call tiers, in order of first appearance from the hottest bucket."""
+        return tuple(dict.fromkeys(self.tier_of_bucket[b] for b in self.names))
+
+
+#: The bucket definition every stage reads (calibration cuts, bundle, Salesforce picklists).
+#: Not yet a ``Settings`` section: adding one changes ``config_hash`` and so every model version.
+DEFAULT_BUCKETS = BucketConfig()
+
+
 class Settings(_Section):
     """All of leadscore's settings."""
 

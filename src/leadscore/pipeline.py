@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pandas as pd
 from rich.console import Console
@@ -23,6 +23,15 @@ from leadscore.config import CONFIG_FILE, Settings, load_settings
 from leadscore.io import provenance, write_json
 from leadscore.progress import ProgressFn, progress_bar
 from leadscore.warehouse import Warehouse, open_warehouse, tables
+
+if TYPE_CHECKING:
+    from leadscore.dataset import BuildResult
+    from leadscore.explain.shap import ExplainResult
+    from leadscore.ingest.load import IngestResult
+    from leadscore.score.batch import ScoringRun
+    from leadscore.synthetic.world import WorldManifest
+    from leadscore.train.model import TrainResult
+    from leadscore.validate.run import ValidationResult
 
 T = TypeVar("T")
 SUMMARY_FILE = "summary.json"
@@ -57,7 +66,7 @@ def stage_synth(
     seed: int = 42,
     signal: Literal["default", "weak"] = "default",
     console: Console | None = None,
-) -> Any:
+) -> WorldManifest:
     """Generate the synthetic world into ``out``."""
     from leadscore.synthetic import generate_world
 
@@ -71,7 +80,7 @@ def stage_synth(
     return manifest
 
 
-def stage_ingest(cfg: Settings, src: Path, console: Console | None = None) -> Any:
+def stage_ingest(cfg: Settings, src: Path, console: Console | None = None) -> IngestResult:
     """Load a delivery folder into the warehouse and write the data quality report."""
     from leadscore.ingest.load import ingest_directory
 
@@ -84,7 +93,7 @@ def stage_ingest(cfg: Settings, src: Path, console: Console | None = None) -> An
 
 def stage_build(
     cfg: Settings, join: Literal["asof", "quarter"] = "asof", console: Console | None = None
-) -> tuple[Any, Any]:
+) -> tuple[BuildResult, ValidationResult]:
     """Build the point-in-time training set, then run the validation gates on it."""
     from leadscore.catalog import load_catalog
     from leadscore.dataset import build_training_set
@@ -129,7 +138,7 @@ def stage_quarter_comparison(cfg: Settings, console: Console | None = None) -> d
     return out
 
 
-def stage_validate(cfg: Settings, console: Console | None = None) -> Any:
+def stage_validate(cfg: Settings, console: Console | None = None) -> ValidationResult:
     """Re-run the validation gates on the current training set."""
     from leadscore.catalog import load_catalog
     from leadscore.validate.run import validate_training_set
@@ -208,7 +217,7 @@ def stage_train(
     return path
 
 
-def train_summary(result: Any) -> dict[str, Any]:
+def train_summary(result: TrainResult) -> dict[str, Any]:
     """What the last training run measured, kept even when its gates stop the bundle."""
     return {
         "version": result.version,
@@ -237,7 +246,7 @@ def latest_bundle_path(cfg: Settings) -> Path:
 
 def stage_explain(
     cfg: Settings, reference_csv: Path | None = None, console: Console | None = None
-) -> Any:
+) -> ExplainResult:
     """Global drivers, comparison with the reference model, cohort analysis."""
     from leadscore.bundle import load_bundle
     from leadscore.catalog import load_catalog
@@ -267,7 +276,7 @@ def stage_explain(
     return result
 
 
-def stage_score(cfg: Settings, as_of: datetime, console: Console | None = None) -> Any:
+def stage_score(cfg: Settings, as_of: datetime, console: Console | None = None) -> ScoringRun:
     """Score every lead contacted up to ``as_of`` that this model has not scored yet."""
     from leadscore.bundle import load_bundle
     from leadscore.catalog import load_catalog
@@ -401,7 +410,7 @@ def _fmt(value: Any) -> str:
 # --- demo ------------------------------------------------------------------------------------
 
 
-def write_demo_config(workdir: Path, manifest: Any, seed: int) -> Path:
+def write_demo_config(workdir: Path, manifest: WorldManifest, seed: int) -> Path:
     """The demo folder's leadscore.toml: its own warehouse, the world's as_of and truth file."""
     text = (
         "# Written by `leadscore demo`: this folder's warehouse, models and reports.\n"

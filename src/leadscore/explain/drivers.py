@@ -10,9 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from leadscore.catalog import Catalog
 
 #: Day names for numeric day-of-week features, by the unit the catalog gives them.
 _ISO_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -36,7 +39,7 @@ class Driver:
 
     feature: str
     text: str
-    value: Any
+    value: object
     contribution: float
 
     def to_dict(self) -> dict[str, Any]:
@@ -48,44 +51,21 @@ class Driver:
         return out
 
 
-def display_of(catalog: Any, feature: str) -> tuple[str, str | None]:
+def display_of(catalog: Catalog, feature: str) -> tuple[str, str | None]:
     """The display label and unit the catalog gives ``feature`` (the name itself if none).
 
-    Reads ``catalog.feature(name)`` (an entry with ``display`` and ``unit``) when the catalog
-    has it, else ``catalog.display(name)``: a string, a ``(label, unit)`` pair, a mapping with
-    ``label``/``display``/``name`` and ``unit``, or an object with those attributes.
+    A bool feature without a unit reads as a flag: the model matrix carries flags as 0/1
+    numbers, and the texts say them as words.
     """
-    shown: Any = None
-    for method in ("feature", "display"):  # the structured entry first, then the text
-        fn = getattr(catalog, method, None)
-        if fn is None:
-            continue
-        try:
-            shown = fn(feature)
-        except (KeyError, LookupError, ValueError):
-            continue
-        break
-    if shown is None:
+    try:
+        entry = catalog.feature(feature)
+    except KeyError:
         return feature, None
-    if isinstance(shown, str):
-        return shown, None
-    if isinstance(shown, Sequence):
-        return str(shown[0]), (str(shown[1]) if len(shown) > 1 and shown[1] else None)
-    if isinstance(shown, Mapping):
-        label = shown.get("label") or shown.get("display") or shown.get("name") or feature
-        return str(label), (str(shown["unit"]) if shown.get("unit") else None)
-    label = (
-        getattr(shown, "label", None)
-        or getattr(shown, "display", None)
-        or getattr(shown, "name", None)
-    )
-    unit = getattr(shown, "unit", None)
-    if not unit and getattr(shown, "dtype", None) == "bool":
-        unit = "flag"  # the model matrix carries flags as 0/1 numbers; say them as words
-    return str(label or feature), (str(unit) if unit else None)
+    unit = entry.unit or ("flag" if entry.dtype == "bool" else "")
+    return entry.display or feature, unit or None
 
 
-def is_missing(value: Any) -> bool:
+def is_missing(value: object) -> bool:
     """True for None, NaN and pandas' NA/NaT."""
     if value is None:
         return True
@@ -95,7 +75,7 @@ def is_missing(value: Any) -> bool:
         return False
 
 
-def format_value(value: Any, unit: str | None) -> str:
+def format_value(value: object, unit: str | None) -> str:
     """Render a feature value in its unit: ``$62M``, ``12.5%``, ``7.2 years``, ``Saturday``."""
     if is_missing(value):
         return "unknown"
@@ -147,7 +127,7 @@ def _money(dollars: float) -> str:
     return f"{sign}${d:,.0f}"
 
 
-def driver_text(label: str, unit: str | None, value: Any) -> str:
+def driver_text(label: str, unit: str | None, value: object) -> str:
     """Plain words for one feature value, without the contribution.
 
     A label may carry a ``{value}`` placeholder ("Contacted on a {value}"); a bool feature that
@@ -165,8 +145,8 @@ def driver_text(label: str, unit: str | None, value: Any) -> str:
 
 def pick_drivers(
     contributions: Mapping[str, float],
-    values: Mapping[str, Any],
-    catalog: Any,
+    values: Mapping[str, object],
+    catalog: Catalog,
     n_positive: int,
     n_negative: int,
     labels: Mapping[str, tuple[str, str | None]] | None = None,
@@ -187,8 +167,8 @@ def pick_drivers(
 def _driver(
     feature: str,
     contribution: float,
-    value: Any,
-    catalog: Any,
+    value: object,
+    catalog: Catalog,
     labels: Mapping[str, tuple[str, str | None]] | None,
 ) -> Driver:
     if isinstance(value, np.generic):

@@ -9,20 +9,23 @@ report into a reports folder (``explain_model``). Contributions come from
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 from scipy.stats import spearmanr
 
 from leadscore.config import ScoreConfig
 from leadscore.explain.drivers import Driver, display_of, join_drivers, pick_drivers
 from leadscore.io import atomic_path, write_json
 from leadscore.progress import ProgressFn, no_progress
+
+if TYPE_CHECKING:
+    from leadscore.bundle import Bundle
+    from leadscore.catalog import Catalog
 
 #: Separators between a categorical source feature and its level in one-hot column names.
 _ONEHOT_SEPARATORS = ("=", "__", ":", ".", "_")
@@ -42,50 +45,30 @@ class Contributions:
         return np.asarray(self.values.sum(axis=1, dtype=np.float64) + self.bias)
 
 
-def compute_contributions(bundle: Any, df: pd.DataFrame) -> Contributions:
+def compute_contributions(bundle: Bundle, df: pd.DataFrame) -> Contributions:
     """Exact TreeSHAP contributions for every row of ``df`` through the bundle's preprocessing.
 
-    Invariant: one output row per input row, in order.
+    Invariant: one output row per input row, in order; one column per model feature (the
+    preprocessor keeps categoricals native, so matrix columns are the bundle's features).
     """
     dmatrix = bundle.prepare_matrix(df)
-    kwargs: dict[str, Any] = {"pred_contribs": True}
-    iteration_range = getattr(bundle, "iteration_range", None)
-    if iteration_range:
-        kwargs["iteration_range"] = tuple(iteration_range)
-    raw = np.asarray(bundle.booster.predict(dmatrix, **kwargs), dtype=np.float64)
-    if raw.ndim != 2:
-        raise ValueError(f"expected a 2-D contribution matrix, got shape {raw.shape}")
-    columns = tuple(_matrix_columns(dmatrix, bundle, raw.shape[1] - 1))
+    raw = np.asarray(bundle.booster.predict(dmatrix, pred_contribs=True), dtype=np.float64)
+    columns = tuple(dmatrix.feature_names or ())
+    if raw.ndim != 2 or len(columns) != raw.shape[1] - 1:
+        raise ValueError(f"contribution matrix of shape {raw.shape} for {len(columns)} columns")
     return Contributions(columns=columns, values=raw[:, :-1], bias=raw[:, -1])
 
 
-def _matrix_columns(dmatrix: xgb.DMatrix, bundle: Any, n_cols: int) -> list[str]:
-    names = list(dmatrix.feature_names or [])
-    if len(names) == n_cols:
-        return names
-    features = list(bundle.features)
-    if len(features) == n_cols:
-        return features
-    return [f"f{i}" for i in range(n_cols)]
-
-
-def source_features(
-    columns: Sequence[str],
-    features: Sequence[str],
-    groups: Mapping[str, str] | None = None,
-) -> dict[str, str]:
+def source_features(columns: Sequence[str], features: Sequence[str]) -> dict[str, str]:
     """Map each matrix column to the feature it came from (one-hot levels fold to their source).
 
-    An explicit ``groups`` mapping wins; then an exact name; then the longest feature name that
-    prefixes the column followed by a separator (``metro_area=NYC`` -> ``metro_area``).
+    An exact name maps to itself; else the longest feature name that prefixes the column
+    followed by a separator (``metro_area=NYC`` -> ``metro_area``).
     """
-    groups = groups or {}
     by_length = sorted(features, key=len, reverse=True)
     out: dict[str, str] = {}
     for col in columns:
-        if col in groups:
-            out[col] = groups[col]
-        elif col in features:
+        if col in features:
             out[col] = col
         else:
             out[col] = next(
@@ -99,13 +82,12 @@ def fold_contributions(
     contrib: Contributions,
     features: Sequence[str],
     index: pd.Index | None = None,
-    groups: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Contributions summed per source feature: one column per feature, in ``features`` order.
 
     Folding keeps additivity: each row still sums (with the bias) to the margin.
     """
-    mapping = source_features(contrib.columns, features, groups)
+    mapping = source_features(contrib.columns, features)
     frame = pd.DataFrame(contrib.values, columns=list(contrib.columns), index=index)
     folded = frame.T.groupby(pd.Series(mapping)).sum().T
     order = [f for f in features if f in folded.columns]
@@ -113,16 +95,10 @@ def fold_contributions(
     return folded.reindex(columns=order).astype(np.float64)
 
 
-def bundle_groups(bundle: Any) -> dict[str, str] | None:
-    """The bundle's own column -> source feature mapping, when it declares one."""
-    groups = getattr(bundle, "feature_groups", None)
-    return dict(groups) if isinstance(groups, Mapping) else None
-
-
 def lead_drivers(
     folded: pd.DataFrame,
     df: pd.DataFrame,
-    catalog: Any,
+    catalog: Catalog,
     cfg: ScoreConfig,
 ) -> list[tuple[list[Driver], list[Driver], str]]:
     """Per row: (top positive drivers, top negative drivers, joined text that fits the field).
@@ -280,19 +256,18 @@ def cohort_analysis(
     proba: np.ndarray,
     scores: np.ndarray,
     folded: pd.DataFrame,
+    catalog: Catalog,
     target_col: str = "target",
     n_drivers: int = 3,
 ) -> dict[str, pd.DataFrame]:
-    """Conversion, mean score and top drivers by AUM tier, metro area and growth trajectory.
+    """Conversion, mean score and top drivers by each catalog segment (AUM tier, metro area)
+    and by growth trajectory.
 
     Each table has one row per cohort: ``cohort, n, conversions, conversion_rate,
     mean_probability, mean_score, top_drivers`` (conversion figures are NaN without a target).
     """
-    keys = {
-        "aum_tier": _column_or_unknown(df, "aum_tier"),
-        "metro_area": _column_or_unknown(df, "metro_area"),
-        "growth_trajectory": growth_trajectory(df),
-    }
+    keys = {name: _column_or_unknown(df, name) for name in catalog.segment_names()}
+    keys["growth_trajectory"] = growth_trajectory(df)
     target = (
         pd.to_numeric(df[target_col], errors="coerce")
         if target_col in df.columns
@@ -351,9 +326,9 @@ class ExplainResult:
 
 
 def explain_model(
-    bundle: Any,
+    bundle: Bundle,
     df: pd.DataFrame,
-    catalog: Any,
+    catalog: Catalog,
     reference_csv: Path | None,
     reports_dir: Path,
     *,
@@ -377,12 +352,12 @@ def explain_model(
 
     score_cfg = score_cfg or ScoreConfig()
     reports_dir = Path(reports_dir)
-    version = str(getattr(bundle, "version", "unknown"))
+    version = bundle.version
     report = progress or no_progress
     # 1. exact contributions, folded to source features; additivity check against the margin
     report("exact TreeSHAP contributions", 0.0)
     contrib = compute_contributions(bundle, df)
-    folded = fold_contributions(contrib, list(bundle.features), df.index, bundle_groups(bundle))
+    folded = fold_contributions(contrib, list(bundle.features), df.index)
     margin = np.asarray(bundle.predict_margin(df), dtype=np.float64)
     max_err = float(np.max(np.abs(folded.sum(axis=1).to_numpy() + contrib.bias - margin)))
     # 2. global importance and its plot
@@ -413,13 +388,13 @@ def explain_model(
     # 5. cohorts
     report("cohorts", 0.9)
     proba = np.asarray(bundle.predict_proba(df), dtype=np.float64)
-    cohorts = cohort_analysis(df, proba, bundle.score(proba), folded, target_col)
+    cohorts = cohort_analysis(df, proba, bundle.score(proba), folded, catalog, target_col)
     paths["cohort_json"] = write_json(
         reports_dir / "cohort_analysis.json",
         {name: json.loads(t.to_json(orient="records")) for name, t in cohorts.items()},
     )
     paths["cohort_md"] = _write_text(
-        reports_dir / "cohort_analysis.md", render_cohort_markdown(cohorts, version)
+        reports_dir / "cohort_analysis.md", render_cohort_markdown(cohorts, version, catalog)
     )
     summary = {
         "model_version": version,

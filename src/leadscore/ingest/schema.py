@@ -131,15 +131,6 @@ PII_COLUMNS: Final[tuple[str, ...]] = (
     "Notes",
 )
 
-#: The five home metros the plan turns into dummies, keyed by dummy suffix.
-METROS: Final[dict[str, str]] = {
-    "NYC": "New York-Newark-Jersey City NY-NJ",
-    "LosAngeles": "Los Angeles-Long Beach-Anaheim CA",
-    "Chicago": "Chicago-Naperville-Elgin IL-IN",
-    "Dallas": "Dallas-Fort Worth-Arlington TX",
-    "Miami": "Miami-Fort Lauderdale-West Palm Beach FL",
-}
-
 #: File layout of a raw delivery folder (what ``synth`` writes and ``ingest`` reads).
 #: vendor/reps_YYYY_qN.csv, vendor/firms_YYYY_qN.csv, crm/Lead.csv, crm/Task.csv;
 #: truth/ (lead_truth.csv, planted.json) is written by synth only and never read by training.

@@ -16,6 +16,7 @@ import pandas as pd
 from leadscore.io import atomic_path
 
 if TYPE_CHECKING:
+    from leadscore.catalog import Catalog
     from leadscore.explain.shap import ReferenceComparison
 
 _MAX_POINTS = 2000
@@ -132,13 +133,13 @@ def _moves_table(moves: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def render_cohort_markdown(cohorts: dict[str, pd.DataFrame], model_version: str) -> str:
-    """Markdown: conversion, mean score and top drivers per cohort."""
-    titles = {
-        "aum_tier": "By firm AUM tier",
-        "metro_area": "By home metro area",
-        "growth_trajectory": "By growth trajectory",
-    }
+def render_cohort_markdown(
+    cohorts: dict[str, pd.DataFrame], model_version: str, catalog: Catalog
+) -> str:
+    """Markdown: conversion, mean score and top drivers per cohort (segment titles from the
+    catalog's display names)."""
+    titles = {s.name: f"By {s.display[:1].lower()}{s.display[1:]}" for s in catalog.segments}
+    titles["growth_trajectory"] = "By growth trajectory"
     lines = [
         f"# Cohort analysis — model `{model_version}`",
         "",

@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from leadscore.config import Settings
+from leadscore.config import DEFAULT_BUCKETS, Settings
 from leadscore.io import write_text
 from leadscore.warehouse import tables
 
@@ -158,6 +158,7 @@ def build_context(cfg: Settings) -> dict[str, Any]:
         "provenance": (train or {}).get("provenance"),
         "config_hash": cfg.config_hash(),
         "min_aucpr": cfg.gates.min_aucpr,
+        "bucket_names": DEFAULT_BUCKETS.names,
     }
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from leadscore.config import DEFAULT_BUCKETS
 from leadscore.io import write_text
 from leadscore.report import plots
 
@@ -166,8 +167,7 @@ def render_calibration_report(result: TrainResult, figures: Mapping[str, str]) -
             "ECE uses 10 equal-frequency bins.\n\n## ECE per AUM tier (holdout)\n\n",
             md_table(tiers, ["tier", "n", "ece", "max_ece"]),
             "\n## Buckets\n\nCut on calibrated probability at quantiles of the out-of-fold "
-            "scores: Very Hot top 5%, Hot next 10%, Warm next 25%, Cool next 30%, Cold the rest. "
-            "Tier A = Very Hot + Hot, B = Warm, C = Cool + Cold.\n\n",
+            f"scores: {DEFAULT_BUCKETS.describe()}\n\n",
             md_table(cut_rows, ["bucket", "min_probability"]),
         ]
     )

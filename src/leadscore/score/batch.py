@@ -11,19 +11,18 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
+from leadscore.catalog import segment_column
 from leadscore.config import ScoreConfig, Settings
 from leadscore.explain.shap import (
-    bundle_groups,
     compute_contributions,
     drivers_json,
     fold_contributions,
@@ -47,6 +46,11 @@ from leadscore.score.tables import (
 )
 from leadscore.warehouse import Warehouse
 
+if TYPE_CHECKING:
+    from leadscore.bundle import Bundle
+    from leadscore.catalog import Catalog
+    from leadscore.dataset import ScoringSetResult
+
 __all__ = [
     "ScoreRejected",
     "ScoringRun",
@@ -55,23 +59,27 @@ __all__ = [
     "score_one",
 ]
 
-#: Builds the scoring set for some leads: ``build(wh, cfg, catalog, lead_ids, as_of=...)``.
-BuildFn = Callable[..., Any]
 _OUT_COLUMNS = ("probability", "margin", "score", "bucket", "tier", "drivers_text", "drivers_json")
 
 
-def _labels(fn: Callable[[Any], Any], p: np.ndarray) -> list[str]:
-    """Apply a bundle's ``bucket``/``tier`` to every probability (vectorised when it can)."""
-    try:
-        out = fn(p)
-        if not isinstance(out, str) and len(out) == len(p):
-            return [str(x) for x in out]
-    except (TypeError, ValueError):
-        pass
-    return [str(fn(float(x))) for x in p]
+class BuildFn(Protocol):
+    """Builds the scoring set for some leads (``dataset.build_scoring_set``, or a test's
+    variant returning the rows as a frame)."""
+
+    def __call__(
+        self,
+        wh: Warehouse,
+        cfg: Settings,
+        catalog: Catalog,
+        lead_ids: list[str],
+        *,
+        as_of: datetime,
+    ) -> ScoringSetResult | pd.DataFrame: ...
 
 
-def score_frame(bundle: Any, df: pd.DataFrame, catalog: Any, cfg: ScoreConfig) -> pd.DataFrame:
+def score_frame(
+    bundle: Bundle, df: pd.DataFrame, catalog: Catalog, cfg: ScoreConfig
+) -> pd.DataFrame:
     """Probability, score, bucket, tier and drivers for rows that passed :func:`check_rows`.
 
     Invariant: one output row per input row, same index. Batch and single-lead scoring both
@@ -81,7 +89,7 @@ def score_frame(bundle: Any, df: pd.DataFrame, catalog: Any, cfg: ScoreConfig) -
         return pd.DataFrame({c: pd.Series(dtype=object) for c in _OUT_COLUMNS}, index=df.index)
     proba = np.asarray(bundle.predict_proba(df), dtype=np.float64).reshape(-1)
     contrib = compute_contributions(bundle, df)
-    folded = fold_contributions(contrib, list(bundle.features), df.index, bundle_groups(bundle))
+    folded = fold_contributions(contrib, list(bundle.features), df.index)
     drivers = lead_drivers(folded, df, catalog, cfg)
     scores = np.asarray(bundle.score(proba))
     return pd.DataFrame(
@@ -89,8 +97,8 @@ def score_frame(bundle: Any, df: pd.DataFrame, catalog: Any, cfg: ScoreConfig) -
             "probability": proba,
             "margin": contrib.margin,
             "score": scores.astype(np.int64),
-            "bucket": _labels(bundle.bucket, proba),
-            "tier": _labels(bundle.tier, proba),
+            "bucket": [str(b) for b in bundle.bucket(proba)],
+            "tier": [str(t) for t in bundle.tier(proba)],
             "drivers_text": [text for _, _, text in drivers],
             "drivers_json": [drivers_json(pos, neg) for pos, neg, _ in drivers],
         },
@@ -99,11 +107,15 @@ def score_frame(bundle: Any, df: pd.DataFrame, catalog: Any, cfg: ScoreConfig) -
 
 
 def score_one(
-    bundle: Any, features: Mapping[str, Any], catalog: Any, cfg: ScoreConfig | None = None
+    bundle: Bundle,
+    features: Mapping[str, object],
+    catalog: Catalog,
+    cfg: ScoreConfig | None = None,
 ) -> dict[str, Any]:
     """Score one lead in memory (for the HTTP service), exactly as the batch path would.
 
-    ``features`` holds every model feature (None for a missing value) and ``aum_tier``.
+    ``features`` holds every model feature (None for a missing value) and the calibration
+    segment (``aum_tier``).
 
     Raises:
         ScoreRejected: the lead cannot be scored; ``reason`` and ``detail`` say why.
@@ -185,9 +197,9 @@ def _run_id(version: str, as_of: datetime, out_dir: Path) -> str:
 def score_leads(
     wh: Warehouse,
     cfg: Settings,
-    bundle: Any,
+    bundle: Bundle,
     as_of: datetime,
-    catalog: Any,
+    catalog: Catalog,
     progress: ProgressFn | None = None,
     *,
     scored_at: datetime | None = None,
@@ -261,8 +273,8 @@ def _provenance(cfg: Settings) -> dict[str, Any]:
 class _BatchContext:
     wh: Warehouse
     cfg: Settings
-    bundle: Any
-    catalog: Any
+    bundle: Bundle
+    catalog: Catalog
     build: BuildFn
     as_of: datetime
     scored_at: datetime
@@ -373,7 +385,7 @@ _KEEP = [
     "contact_ts",
     "reps_snapshot_quarter",
     "firms_snapshot_quarter",
-    "aum_tier",
+    segment_column(),
 ]
 
 
@@ -382,8 +394,6 @@ def _built_frame(ctx: _BatchContext, ids: list[str]) -> pd.DataFrame:
     result = ctx.build(ctx.wh, ctx.cfg, ctx.catalog, ids, as_of=ctx.as_of)
     if isinstance(result, pd.DataFrame):
         frame = result
-    elif isinstance(result, pa.Table):
-        frame = result.to_pandas()
     else:
         frame = ctx.wh.query(f'SELECT * FROM "{result.table}" ORDER BY lead_id').to_pandas()
     frame = frame.reset_index(drop=True)

@@ -1,21 +1,20 @@
 """Score stage, row checks: which leads' feature values can be scored, and why not (rule 5).
 
 Reads a scoring-set frame, the bundle's feature types and the schema contract (through
-``validate.contract_violations``, with the bundle's contract or the catalog's); returns the
-frame with values typed for the model and one reason per bad row.
+``validate.contract_violations``, with the contract in the bundle's folder or the catalog's);
+returns the frame with values typed for the model and one reason per bad row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 if TYPE_CHECKING:
+    from leadscore.bundle import Bundle
     from leadscore.catalog import Catalog
     from leadscore.validate.contract import SchemaContract
 
@@ -31,7 +30,9 @@ class ScoreRejected(ValueError):
         self.detail = detail
 
 
-def check_rows(df: pd.DataFrame, bundle: Any, catalog: Any) -> tuple[pd.DataFrame, pd.Series]:
+def check_rows(
+    df: pd.DataFrame, bundle: Bundle, catalog: Catalog
+) -> tuple[pd.DataFrame, pd.Series]:
     """Type the bundle's features and find rows that cannot be scored.
 
     Returns:
@@ -41,7 +42,7 @@ def check_rows(df: pd.DataFrame, bundle: Any, catalog: Any) -> tuple[pd.DataFram
         finite) or ``contract_violation`` (out of range, null where not nullable).
         Invariant: same index as ``df``.
     """
-    types: Mapping[str, str] = getattr(bundle, "feature_types", {}) or {}
+    types = bundle.feature_types
     checked = df.copy()
     invalid: list[list[str | None]] = []
     for feature in bundle.features:
@@ -94,25 +95,23 @@ def _as_bool(s: pd.Series, name: str) -> tuple[pd.Series, list[str | None]]:
     return pd.Series(out, index=s.index), bad
 
 
-def _is_bool_like(v: Any) -> bool:
+def _is_bool_like(v: object) -> bool:
     try:
         return bool(v in _BOOL_VALUES)
     except TypeError:
         return False
 
 
-def contract_reasons(df: pd.DataFrame, bundle: Any, catalog: Any) -> pd.Series:
+def contract_reasons(df: pd.DataFrame, bundle: Bundle, catalog: Catalog) -> pd.Series:
     """Schema-contract breaches per row (None when clean), for the bundle's features only.
 
-    The contract is the one the bundle was trained with (``bundle.contract`` or
-    ``contract.json`` in its folder), else the catalog's (dtypes, ranges, nullability); it is
-    enforced by ``validate.contract_violations`` on the values as built (before typing).
+    The contract is the one the bundle was trained with (``contract.json`` in its folder),
+    else the catalog's (dtypes, ranges, nullability); it is enforced by
+    ``validate.contract_violations`` on the values as built (before typing).
     """
-    contract = bundle_contract(bundle, catalog)
-    if contract is None:
-        return pd.Series([None] * len(df), index=df.index, dtype=object)
     from leadscore.validate.contract import contract_violations
 
+    contract = bundle_contract(bundle, catalog)
     used = set(bundle.features)
     contract = contract.model_copy(
         update={"columns": tuple(c for c in contract.columns if c.name in used)}
@@ -121,22 +120,14 @@ def contract_reasons(df: pd.DataFrame, bundle: Any, catalog: Any) -> pd.Series:
     return pd.Series([r if r else None for r in raw.tolist()], index=df.index, dtype=object)
 
 
-def bundle_contract(bundle: Any, catalog: Any) -> SchemaContract | None:
-    """The bundle's schema contract, or one derived from the catalog, or None."""
-    from leadscore.catalog import Catalog
+def bundle_contract(bundle: Bundle, catalog: Catalog) -> SchemaContract:
+    """The contract in the bundle's folder, else the one derived from the catalog."""
     from leadscore.validate.contract import SchemaContract
 
-    contract = getattr(bundle, "contract", None)
-    if isinstance(contract, SchemaContract):
-        return contract
-    if isinstance(contract, Mapping):
-        return SchemaContract.model_validate(contract)
-    path = getattr(bundle, "path", None)
-    if path is not None and (Path(path) / "contract.json").is_file():
-        return SchemaContract.load(Path(path) / "contract.json")
-    if isinstance(catalog, Catalog):
-        return _catalog_contract(catalog)
-    return None
+    path = bundle.path / "contract.json"
+    if path.is_file():
+        return SchemaContract.load(path)
+    return _catalog_contract(catalog)
 
 
 _CATALOG_CONTRACTS: dict[str, SchemaContract] = {}

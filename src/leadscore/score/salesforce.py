@@ -20,10 +20,9 @@ from typing import Any
 
 import pandas as pd
 
+from leadscore.config import DEFAULT_BUCKETS
 from leadscore.io import write_json, write_text
 
-BUCKETS = ("Very Hot", "Hot", "Warm", "Cool", "Cold")
-TIERS = ("A", "B", "C")
 _ID = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
 _DATETIME_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$")
 
@@ -57,11 +56,11 @@ LEAD_SCORE_FIELDS: tuple[SalesforceField, ...] = (
         minimum=0, maximum=1, description="Calibrated P(MQL within 30 days of contact)",
     ),
     SalesforceField(
-        "bucket", "Lead_Score_Bucket__c", "picklist", length=40, values=BUCKETS,
+        "bucket", "Lead_Score_Bucket__c", "picklist", length=40, values=DEFAULT_BUCKETS.names,
         description="Score bucket from the model's cut-points",
     ),
     SalesforceField(
-        "tier", "Lead_Score_Tier__c", "picklist", length=1, values=TIERS,
+        "tier", "Lead_Score_Tier__c", "picklist", length=1, values=DEFAULT_BUCKETS.tiers,
         description="Call tier: A first, then B, then C",
     ),
     SalesforceField(

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from leadscore.catalog import segment_column
 from leadscore.config import Settings
 from leadscore.warehouse import Warehouse, tables
 
@@ -30,7 +31,7 @@ SCORE_SCHEMA = pa.schema(
         ("OwnerId", pa.string()),
         ("RepCRD", pa.int64()),
         ("contact_ts", _TS),
-        ("aum_tier", pa.string()),
+        (segment_column(), pa.string()),
         ("probability", pa.float64()),
         ("margin", pa.float64()),
         ("score", pa.int64()),

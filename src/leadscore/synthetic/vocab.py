@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from typing import Final
 
-from leadscore.ingest.schema import METROS
+#: The five big home metros the world places reps in, keyed by the suffix of the catalog's
+#: ``Metro_*`` dummies. The generator's own vocabulary: the pipeline reads metro names from the
+#: feature catalog, never from here.
+METROS: Final[dict[str, str]] = {
+    "NYC": "New York-Newark-Jersey City NY-NJ",
+    "LosAngeles": "Los Angeles-Long Beach-Anaheim CA",
+    "Chicago": "Chicago-Naperville-Elgin IL-IN",
+    "Dallas": "Dallas-Fort Worth-Arlington TX",
+    "Miami": "Miami-Fort Lauderdale-West Palm Beach FL",
+}
 
 _NYC, _LA, _CHI, _DAL, _MIA = (
     METROS[k] for k in ("NYC", "LosAngeles", "Chicago", "Dallas", "Miami")

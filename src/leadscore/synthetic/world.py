@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from leadscore import __version__
-from leadscore.ingest.schema import CRM_DIR, LEAD_FILE, METROS, TASK_FILE, TRUTH_DIR, VENDOR_DIR
+from leadscore.ingest.schema import CRM_DIR, LEAD_FILE, TASK_FILE, TRUTH_DIR, VENDOR_DIR
 from leadscore.io import sha256_file, write_json
 from leadscore.synthetic import crm, vocab
 from leadscore.synthetic.planted import planted_counts, truth_table
@@ -99,7 +99,7 @@ def _n(base: int, scale: float, minimum: int = 1) -> int:
 
 def _lead_features(reps: Population, firms: Population, rows: np.ndarray) -> dict[str, np.ndarray]:
     """The generating model's clean inputs for the reps at ``rows`` (their as-of vintage)."""
-    big = np.array([c[3] in METROS.values() for c in vocab.CITIES])
+    big = np.array([c[3] in vocab.METROS.values() for c in vocab.CITIES])
     firm = reps["firm"][rows]
     gnull = firms["growth_null"][firm]
     total = np.round(firms["total"][firm], 2)

@@ -36,6 +36,7 @@ from leadscore.calibrate import (
     fit_calibrators,
     score_edges,
 )
+from leadscore.catalog import segment_column
 from leadscore.config import Settings
 from leadscore.gates import GateResult
 from leadscore.progress import ProgressFn, no_progress
@@ -43,7 +44,9 @@ from leadscore.train.cv import Splits, make_splits, positions
 from leadscore.train.selection import FeatureSelector, selection_stability
 
 FeatureType = Literal["numeric", "bool", "category"]
-REQUIRED_COLUMNS = ("lead_id", "contact_ts", "target", "aum_tier")
+#: The calibration segment column (the AUM tier), named by the catalog.
+SEGMENT = segment_column()
+REQUIRED_COLUMNS = ("lead_id", "contact_ts", "target", SEGMENT)
 STRATEGY_ORDER = ("none", "scale_pos_weight", "smote")
 STRATEGY_TIE = 0.002
 MAX_TREES = 600
@@ -478,7 +481,7 @@ def _oof_frame(
 ) -> pd.DataFrame:
     parts = []
     for k, (_, te) in enumerate(data.folds):
-        part = df.iloc[te][["lead_id", "contact_ts", "target", "aum_tier"]].copy()
+        part = df.iloc[te][["lead_id", "contact_ts", "target", SEGMENT]].copy()
         part["set"], part["fold"] = "cv", k
         part["xgb_margin"], part["baseline_margin"] = xgb_margins[k], base_margins[k]
         parts.append(part)
@@ -524,7 +527,7 @@ def train_model(
     data = _Data(
         x,
         df["target"].to_numpy(int),
-        df["aum_tier"].astype(str).to_numpy(object),
+        df[SEGMENT].astype(str).to_numpy(object),
         folds,
         types,
         seed,
@@ -551,13 +554,13 @@ def train_model(
     calibrator = fit_calibrators(
         oof["xgb_margin"].to_numpy(),
         oof["target"].to_numpy(),
-        oof["aum_tier"].astype(str).to_numpy(),
+        oof[SEGMENT].astype(str).to_numpy(),
         cfg.train.calibration,
     )
     base_cal = fit_calibrators(
         oof["baseline_margin"].to_numpy(),
         oof["target"].to_numpy(),
-        oof["aum_tier"].astype(str).to_numpy(),
+        oof[SEGMENT].astype(str).to_numpy(),
         cfg.train.calibration,
     )
     # 7. Final filters and models on every development row.
@@ -573,12 +576,12 @@ def train_model(
     baseline = fit_baseline(x_dev, data.y[dev], data)
     # 8. The holdout, touched once.
     progress("holdout evaluation", 0.92)
-    ho = df.iloc[hold][["lead_id", "contact_ts", "target", "aum_tier"]].copy()
+    ho = df.iloc[hold][["lead_id", "contact_ts", "target", SEGMENT]].copy()
     ho["set"], ho["fold"] = "holdout", -1
     ho["xgb_margin"] = margin(booster, x_hold)
     ho["baseline_margin"] = np.asarray(baseline.decision_function(x_hold))
     predictions = pd.concat([oof, ho], ignore_index=True)
-    tiers = predictions["aum_tier"].astype(str).to_numpy()
+    tiers = predictions[SEGMENT].astype(str).to_numpy()
     predictions["xgb_proba"] = calibrator.predict(predictions["xgb_margin"], tiers)
     predictions["baseline_proba"] = base_cal.predict(predictions["baseline_margin"], tiers)
     # The shipped model's scores on every time block: what the stability (KS) gate compares.
@@ -666,13 +669,13 @@ def summarize_metrics(
     holdout = ev.score_metrics(
         ho["target"],
         ho["xgb_proba"],
-        ho["aum_tier"].astype(str),
+        ho[SEGMENT].astype(str),
         cfg.train.bootstrap_samples,
         seed,
     )
     holdout["aucpr_raw"] = ev.average_precision(ho["target"], ho["xgb_margin"])
     holdout["gains"] = ev.gains_table(ho["target"], ho["xgb_proba"]).to_dict("records")
-    baseline = ev.score_metrics(ho["target"], ho["baseline_proba"], ho["aum_tier"].astype(str))
+    baseline = ev.score_metrics(ho["target"], ho["baseline_proba"], ho[SEGMENT].astype(str))
     # Stability across time: the final model's calibrated scores on each CV test block and on
     # the holdout. (Each fold model's own out-of-fold scores differ mostly because early folds
     # train on little data; that is model variance, which the CV CoV gate already measures.)
@@ -699,7 +702,7 @@ def summarize_metrics(
     if has_dials:
         out["mqls_per_100_dials"] = ev.mqls_per_100_dials(ho["target"], ho["bucket"], ho["dials"])
     if ho["true_probability"].notna().all() and len(ho):
-        oracle = ev.score_metrics(ho["target"], ho["true_probability"], ho["aum_tier"].astype(str))
+        oracle = ev.score_metrics(ho["target"], ho["true_probability"], ho[SEGMENT].astype(str))
         oracle["model_aucpr_fraction"] = holdout["aucpr"] / oracle["aucpr"]
         out["oracle"] = oracle
     return out

@@ -30,8 +30,6 @@ META_COLUMNS = frozenset(
         "reps_available_at",
         "firms_snapshot_quarter",
         "firms_available_at",
-        "aum_tier",
-        "metro_area",
         "pit_ts",
         "pit_status",
     }
@@ -88,7 +86,9 @@ def _rates(df: pd.DataFrame, by: pd.Series) -> list[dict]:
     ]
 
 
-def check_class_distribution(df: pd.DataFrame, cfg: ValidateConfig) -> CheckReport:
+def check_class_distribution(
+    df: pd.DataFrame, catalog: Catalog, cfg: ValidateConfig
+) -> CheckReport:
     """Class distribution (Step 3.1) and the imbalance-ratio gate."""
     n, n_pos = len(df), int(df["target"].sum())
     n_converted = int(df["converted_ts"].notna().sum())
@@ -101,8 +101,7 @@ def check_class_distribution(df: pd.DataFrame, cfg: ValidateConfig) -> CheckRepo
         "conversion_rate_window": n_pos / n if n else 0.0,
         "n_late_conversions": n_converted - n_pos,
         "imbalance_ratio": ratio,
-        "by_aum_tier": _rates(df, df["aum_tier"]),
-        "by_metro_area": _rates(df, df["metro_area"]),
+        **{f"by_{name}": _rates(df, df[name]) for name in catalog.segment_names()},
         "by_day_of_week": _rates(df, day),
     }
     if ratio < cfg.min_imbalance_ratio:
@@ -111,7 +110,7 @@ def check_class_distribution(df: pd.DataFrame, cfg: ValidateConfig) -> CheckRepo
         gate = GateResult.check("imbalance_ratio", ratio, cfg.max_imbalance_ratio, "<=")
     head = [(k, v) for k, v in figures.items() if not k.startswith("by_")]
     parts = [md_table(["metric", "value"], head)]
-    for key in ("by_aum_tier", "by_metro_area", "by_day_of_week"):
+    for key in [f"by_{name}" for name in catalog.segment_names()] + ["by_day_of_week"]:
         rows = [(r["segment"], r["n"], r["positives"], r["rate"]) for r in figures[key]]
         parts.append(
             f"### Conversion rate {key[3:].replace('_', ' ')}\n\n"
@@ -189,7 +188,7 @@ def check_suspicious_features(
     post_contact = set(catalog.post_contact_features())
     rows: list[dict[str, Any]] = []
     for col in df.columns:
-        if col in META_COLUMNS:
+        if col in META_COLUMNS or col in catalog.segment_names():
             continue
         values = _numeric(df[col])
         auc = None if values is None else univariate_auc(values, target)

@@ -144,7 +144,7 @@ def validate_training_set(
     contract_check, contract = _check_contract(df, catalog, contract)
     checks = [
         check_leakage(df, join, build.n_crd_matched if build else None),
-        check_class_distribution(df, v),
+        check_class_distribution(df, catalog, v),
         contract_check,
         check_data_quality(df, catalog, v, build.crd_match_rate if build else None),
         check_suspicious_features(df, catalog, v),
