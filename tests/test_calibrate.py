@@ -9,13 +9,16 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from leadscore.calibrate import (
-    AUM_TIERS,
     SegmentCalibrator,
     assign_buckets,
     assign_tiers,
     bucket_cutpoints,
     fit_platt,
 )
+from leadscore.catalog import calibration_segment
+from leadscore.config import DEFAULT_BUCKETS, BucketConfig
+
+AUM_TIERS = calibration_segment().values  # from features.yaml
 
 
 def _margins(n: int = 6000, seed: int = 0):
@@ -79,3 +82,31 @@ def test_bucket_shares_and_tiers() -> None:
     assert set(tiers[buckets == "Warm"]) == {"B"}
     assert set(tiers[np.isin(buckets, ["Cool", "Cold"])]) == {"C"}
     assert cuts["Very Hot"] > cuts["Hot"] > cuts["Warm"] > cuts["Cool"]
+
+
+def test_buckets_come_from_the_bucket_config() -> None:
+    p = np.random.default_rng(4).random(10_000)
+    two = BucketConfig(
+        names=("Now", "Later"),
+        shares_from_top={"Now": 0.2},
+        tier_of_bucket={"Now": "A", "Later": "B"},
+    )
+    cuts = bucket_cutpoints(p, two)
+    buckets = assign_buckets(p, cuts, two)
+    assert float(np.mean(buckets == "Now")) == pytest.approx(0.2, abs=0.002)
+    assert set(assign_tiers(p, cuts, two)) == {"A", "B"}
+    assert list(bucket_cutpoints(p)) == list(DEFAULT_BUCKETS.names[:-1])
+    assert DEFAULT_BUCKETS.tiers == ("A", "B", "C")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"shares_from_top": {"Very Hot": 0.05}},  # a bucket without a share
+        {"shares_from_top": {"Very Hot": 0.5, "Hot": 0.15, "Warm": 0.4, "Cool": 0.7}},  # falls
+        {"tier_of_bucket": {"Very Hot": "A"}},  # buckets without a tier
+    ],
+)
+def test_inconsistent_bucket_config_is_refused(fields: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=r"shares_from_top|tier_of_bucket"):
+        BucketConfig.model_validate(fields)

@@ -65,17 +65,7 @@ def test_asof_join_has_no_leakage_and_quarter_join_does(small_world: SmallWorld)
         wh.close()
 
 
-@pytest.fixture(scope="module")
-def finished_run(small_world: SmallWorld, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`leadscore run` through the CLI, in a copy of the small world's project folder."""
-    project = tmp_path_factory.mktemp("run") / "project"
-    shutil.copytree(small_world.project, project)
-    config = project / "leadscore.toml"
-    result = CliRunner().invoke(
-        app, ["run", "--config", str(config), "--override", "small test world"]
-    )
-    assert result.exit_code == 0, result.output
-    return project
+# ``finished_run`` (the whole pipeline through the CLI, once per session) is in conftest.py
 
 
 def test_run_writes_summary_with_the_promised_figures(finished_run: Path) -> None:

@@ -1,20 +1,15 @@
-"""Explain stage: exact TreeSHAP additivity, folding of one-hot columns, driver texts, global
-importance, the comparison with a previous model's ranking and the cohort report."""
-
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-import xgboost as xgb
 
-from leadscore.calibrate import assign_scores, score_edges
-from leadscore.catalog import load_catalog
+from conftest import TrainedModel
+from leadscore.catalog import calibration_segment, load_catalog
 from leadscore.config import ScoreConfig
 from leadscore.explain.drivers import Driver, display_of, driver_text, format_value, join_drivers
 from leadscore.explain.shap import (
@@ -28,98 +23,35 @@ from leadscore.explain.shap import (
     source_features,
 )
 
-LEVELS = ["NYC", "Dallas", "Other"]
-FEATURES = ["aum", "has_cfp", "metro", "AUMGrowthRate_1Year"]
-
-
-@dataclass
-class OneHotBundle:
-    """A bundle whose preprocessing one-hot encodes ``metro`` (so folding has work to do)."""
-
-    booster: xgb.Booster
-    version: str = "explain-test"
-    features: list[str] = field(default_factory=lambda: list(FEATURES))
-
-    def prepare_frame(self, df: pd.DataFrame) -> pd.DataFrame:
-        out = pd.DataFrame(index=df.index)
-        out["aum"] = pd.to_numeric(df["aum"], errors="coerce").astype(float)
-        out["has_cfp"] = df["has_cfp"].astype(float)
-        for level in LEVELS:
-            out[f"metro={level}"] = (df["metro"] == level).astype(float)
-        out["AUMGrowthRate_1Year"] = df["AUMGrowthRate_1Year"].astype(float)
-        return out
-
-    def prepare_matrix(self, df: pd.DataFrame) -> xgb.DMatrix:
-        return xgb.DMatrix(self.prepare_frame(df), missing=np.nan)
-
-    def predict_margin(self, df: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.booster.predict(self.prepare_matrix(df), output_margin=True))
-
-    def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
-        return 1 / (1 + np.exp(-self.predict_margin(df)))
-
-    def score(self, p: np.ndarray) -> np.ndarray:
-        return assign_scores(p, score_edges(np.linspace(0, 1, 101)))
-
-
-class Catalog:
-    """The catalog interface the drivers read: ``feature(name)`` with display and unit."""
-
-    @dataclass
-    class Entry:
-        display: str
-        unit: str = ""
-
-    entries: ClassVar[dict[str, Entry]] = {
-        "aum": Entry("Firm AUM", "$M"),
-        "has_cfp": Entry("CFP holder"),
-        "metro": Entry("Home metro"),
-        "AUMGrowthRate_1Year": Entry("Firm AUM growth, 1 year", "%"),
-    }
-
-    def feature(self, name: str) -> Entry:
-        return self.entries[name]
-
 
 def _frame(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """A small labelled frame with a numeric, a bool and a category feature."""
     rng = np.random.default_rng(seed)
     df = pd.DataFrame(
         {
             "lead_id": [f"L{i:04d}" for i in range(n)],
             "aum": np.where(rng.random(n) < 0.1, np.nan, rng.lognormal(4.5, 1.0, n).round(1)),
             "has_cfp": rng.random(n) < 0.4,
-            "metro": rng.choice(LEVELS, n),
-            "AUMGrowthRate_1Year": rng.normal(5, 10, n).round(1),
-            "aum_tier": rng.choice(["<$100M", "$100-500M", ">$500M"], n),
+            "metro": rng.choice(["NYC", "Dallas", "Other"], n),
+            "aum_tier": rng.choice(calibration_segment().values[:3], n),
         }
     )
     logit = -2 + 1.2 * df["has_cfp"] - 0.01 * df["aum"].fillna(100) - 0.8 * (df["metro"] == "NYC")
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
-    df["target"] = y
-    df["metro_area"] = df["metro"]
     return df, y
 
 
-@pytest.fixture(scope="module")
-def trained() -> tuple[OneHotBundle, pd.DataFrame]:
-    df, y = _frame(600)
-    bundle = OneHotBundle(booster=xgb.Booster())
-    matrix = xgb.DMatrix(bundle.prepare_frame(df), label=y, missing=np.nan)
-    params = {"objective": "binary:logistic", "max_depth": 3, "eta": 0.3, "seed": 0, "nthread": 1}
-    bundle.booster = xgb.train(params, matrix, num_boost_round=20)
-    return bundle, df
-
-
 def test_contributions_plus_bias_equal_the_margin_for_every_row(
-    trained: tuple[OneHotBundle, pd.DataFrame],
+    trained_model: TrainedModel,
 ) -> None:
-    bundle, df = trained
+    bundle, df = trained_model.bundle, trained_model.frame
     contrib = compute_contributions(bundle, df)
     margin = bundle.predict_margin(df)
-    assert contrib.values.shape == (len(df), 6)
+    assert contrib.values.shape == (len(df), len(bundle.features))
+    assert contrib.columns == tuple(bundle.features)
     np.testing.assert_allclose(contrib.values.sum(axis=1) + contrib.bias, margin, atol=1e-5)
     folded = fold_contributions(contrib, bundle.features, df.index)
-    assert list(folded.columns) == FEATURES
+    assert list(folded.columns) == bundle.features
     np.testing.assert_allclose(folded.sum(axis=1) + contrib.bias, margin, atol=1e-5)
 
 
@@ -149,17 +81,15 @@ def test_source_features(column: str, source: str) -> None:
     assert source_features([column], features)[column] == source
 
 
-def test_global_importance_ranks_folded_features(
-    trained: tuple[OneHotBundle, pd.DataFrame],
-) -> None:
-    bundle, df = trained
+def test_global_importance_ranks_folded_features(trained_model: TrainedModel) -> None:
+    bundle, df = trained_model.bundle, trained_model.frame
     folded = fold_contributions(compute_contributions(bundle, df), bundle.features, df.index)
     table = global_importance(folded)
     assert list(table.columns) == ["rank", "feature", "mean_abs_shap", "share"]
-    assert table["rank"].tolist() == [1, 2, 3, 4]
+    assert table["rank"].tolist() == list(range(1, len(bundle.features) + 1))
     assert table["mean_abs_shap"].is_monotonic_decreasing
     assert table["share"].sum() == pytest.approx(1.0)
-    assert set(table["feature"]) == set(FEATURES)
+    assert set(table["feature"]) == set(bundle.features)
     expected = folded.abs().mean()
     for row in table.itertuples():
         assert row.mean_abs_shap == pytest.approx(expected[str(row.feature)])
@@ -195,23 +125,21 @@ def test_real_catalog_gives_display_name_and_unit() -> None:
     assert format_value(float("nan"), "$M") == "unknown"
 
 
-def test_lead_drivers_pick_top_positive_and_negative(
-    trained: tuple[OneHotBundle, pd.DataFrame],
-) -> None:
-    bundle, df = trained
+def test_lead_drivers_pick_top_positive_and_negative(trained_model: TrainedModel) -> None:
+    bundle, df, catalog = trained_model.bundle, trained_model.frame, trained_model.catalog
     folded = fold_contributions(compute_contributions(bundle, df), bundle.features, df.index)
     cfg = ScoreConfig(drivers_positive=2, drivers_negative=1)
-    rows = lead_drivers(folded, df, Catalog(), cfg)
+    rows = lead_drivers(folded, df, catalog, cfg)
     assert len(rows) == len(df)
     for (pos, neg, text), (_, contrib) in zip(rows, folded.iterrows(), strict=True):
-        ranked = contrib[contrib > 0].sort_values(ascending=False)
-        assert [d.feature for d in pos] == list(ranked.index[:2])
-        lowest = contrib[contrib < 0].sort_values()
-        assert [d.feature for d in neg] == list(lowest.index[:1])
+        ranked = contrib[contrib > 0].sort_values(ascending=False, kind="stable")
+        assert [d.contribution for d in pos] == pytest.approx(ranked.iloc[:2].tolist())
+        lowest = contrib[contrib < 0].sort_values(kind="stable")
+        assert [d.contribution for d in neg] == pytest.approx(lowest.iloc[:1].tolist())
         assert all(d.contribution > 0 for d in pos) and all(d.contribution < 0 for d in neg)
+        for d in pos + neg:  # words from the catalog's display name and unit
+            assert d.text == driver_text(*display_of(catalog, d.feature), d.value)
         assert len(text) <= 255
-    cfp_rows = [p for p, _, _ in rows if any(d.feature == "has_cfp" and d.value for d in p)]
-    assert any("CFP holder (+" in join_drivers(p, [], 255) for p in cfp_rows)
 
 
 @pytest.mark.parametrize("max_chars", [255, 120, 40, 20])
@@ -288,13 +216,13 @@ def test_growth_trajectory(columns: dict[str, list[Any]], expected: list[str]) -
     assert growth_trajectory(pd.DataFrame(columns)).tolist() == expected
 
 
-def test_explain_model_writes_every_report(
-    trained: tuple[OneHotBundle, pd.DataFrame], tmp_path: Path
-) -> None:
-    bundle, df = trained
+def test_explain_model_writes_every_report(trained_model: TrainedModel, tmp_path: Path) -> None:
+    bundle, df, catalog = trained_model.bundle, trained_model.frame, trained_model.catalog
+    first, second = bundle.features[:2]
     ref = tmp_path / "ref.csv"
-    ref.write_text("rank,feature,gain\n1,has_cfp,0.3\n2,metro,0.2\n3,Gone_Feature,0.1\n")
-    result = explain_model(bundle, df, Catalog(), ref, tmp_path / "reports")
+    ref.write_text(f"rank,feature,gain\n1,{first},0.3\n2,{second},0.2\n3,Gone_Feature,0.1\n")
+    result = explain_model(bundle, df, catalog, ref, tmp_path / "reports")
+    assert result.model_version == bundle.version
     assert result.max_additivity_error < 1e-4
     for key in ("importance_csv", "summary_png", "comparison_md", "comparison_json",
                 "cohort_md", "cohort_json", "drivers", "summary_json"):  # fmt: skip
@@ -305,25 +233,27 @@ def test_explain_model_writes_every_report(
     assert result.comparison is not None
     assert result.comparison.missing_from_ours == ["Gone_Feature"]
     md = result.paths["comparison_md"].read_text()
-    assert "Previous #1 still #1?" in md and "`has_cfp`" in md
+    assert "Previous #1 still #1?" in md and f"`{first}`" in md
     cohorts = json.loads(result.paths["cohort_json"].read_text())
+    assert set(cohorts) == {*catalog.segment_names(), "growth_trajectory"}
     tiers = {row["cohort"]: row for row in cohorts["aum_tier"]}
-    assert set(tiers) == {"<$100M", "$100-500M", ">$500M"}
+    assert set(tiers) <= set(calibration_segment().values)
     assert sum(r["n"] for r in tiers.values()) == len(df)
-    nyc = df[df["metro_area"] == "NYC"]
     metro = {row["cohort"]: row for row in cohorts["metro_area"]}
-    assert metro["NYC"]["conversion_rate"] == pytest.approx(nyc["target"].mean())
-    assert cohorts["growth_trajectory"][0]["cohort"].startswith(("Growing", "Shrinking", "Flat"))
+    for area, row in metro.items():
+        assert row["conversion_rate"] == pytest.approx(
+            df[df["metro_area"] == area]["target"].mean()
+        )
+    growth = ("Growing", "Shrinking", "Flat", "Positive", "Not positive")
+    assert cohorts["growth_trajectory"][0]["cohort"].startswith(growth)
     assert "## By firm AUM tier" in result.paths["cohort_md"].read_text()
     drivers = pd.read_parquet(result.paths["drivers"])
     assert len(drivers) == len(df) and drivers["drivers_text"].str.len().max() <= 255
 
 
-def test_explain_model_without_reference(
-    trained: tuple[OneHotBundle, pd.DataFrame], tmp_path: Path
-) -> None:
-    bundle, df = trained
-    result = explain_model(bundle, df.head(50), Catalog(), None, tmp_path)
+def test_explain_model_without_reference(trained_model: TrainedModel, tmp_path: Path) -> None:
+    bundle, df, catalog = trained_model.bundle, trained_model.frame, trained_model.catalog
+    result = explain_model(bundle, df.head(50), catalog, None, tmp_path)
     assert result.comparison is None and "comparison_md" not in result.paths
 
 

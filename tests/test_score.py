@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -418,13 +418,16 @@ def test_score_one_rejects_garbage_with_a_reason(
         ("category", "CA", True),
     ],
 )
-def test_check_rows_types(kind: str, value: Any, ok: bool) -> None:
-    class _B:
-        features: ClassVar[list[str]] = ["x"]
-        feature_types: ClassVar[dict[str, str]] = {"x": kind}
-
+def test_check_rows_types(
+    kind: str, value: Any, ok: bool, catalog: Catalog, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(0)
+    values = {"numeric": rng.normal(size=40), "bool": rng.random(40) < 0.5,
+              "category": rng.choice(["CA", "NY"], 40)}  # fmt: skip
+    train = pd.DataFrame({"x": values[kind], "aum_tier": "<$100M"})
+    bundle = make_bundle(train, ["x"], {"x": kind}, np.arange(40) % 2, tmp_path)
     df = pd.DataFrame({"x": pd.Series([value, None], dtype=object)})
-    checked, reasons = check_rows(df, _B(), catalog=None)
+    checked, reasons = check_rows(df, bundle, catalog)
     assert (reasons.iloc[0] is None) is ok
     assert reasons.iloc[1] is None
     if ok and kind != "category" and value is not None:
@@ -469,7 +472,7 @@ def test_validator_catches_bad_cells(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- buckets
-def test_buckets_are_ordered_by_observed_conversion(tmp_path: Path) -> None:
+def test_buckets_are_ordered_by_observed_conversion(tmp_path: Path, catalog: Catalog) -> None:
     rng = np.random.default_rng(3)
     n = 6000
     df = pd.DataFrame(
@@ -485,9 +488,9 @@ def test_buckets_are_ordered_by_observed_conversion(tmp_path: Path) -> None:
     types = {"x1": "numeric", "x2": "numeric", "flag": "bool"}
     train, test = df.iloc[: n // 2], df.iloc[n // 2 :]
     bundle = make_bundle(train, list(types), types, y[: n // 2], tmp_path)
-    checked, reasons = check_rows(test, bundle, catalog=None)
+    checked, reasons = check_rows(test, bundle, catalog)
     assert reasons.isna().all()
-    scored = score_mod.score_frame(bundle, checked, None, ScoreConfig())
+    scored = score_mod.score_frame(bundle, checked, catalog, ScoreConfig())
     conversion = pd.Series(y[n // 2 :], index=test.index).groupby(scored["bucket"]).mean()
     order = ["Very Hot", "Hot", "Warm", "Cool", "Cold"]
     rates = conversion.reindex(order).to_numpy()
