@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from leadscore.catalog import segment_column
 from leadscore.config import DEFAULT_BUCKETS
 from leadscore.io import write_text
 from leadscore.report import plots
@@ -248,7 +249,7 @@ def write_training_reports(result: TrainResult, out_dir: Path) -> dict[str, Path
             result.strategy_comparison["strategies"], out_dir / "strategies.png"
         ),
         "reliability": plots.plot_reliability(
-            ho["target"], ho["xgb_proba"], ho["aum_tier"], out_dir / "reliability.png"
+            ho["target"], ho["xgb_proba"], ho[segment_column()], out_dir / "reliability.png"
         ),
         "pr_roc": plots.plot_pr_roc(ho["target"], scores, out_dir / "pr_roc.png"),
         "gains": plots.plot_gains(_gains_frame(result), out_dir / "gains.png"),
