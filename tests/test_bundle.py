@@ -12,7 +12,7 @@ import pytest
 from leadscore.bundle import BundleError, load_bundle, publish_model, write_bundle
 from leadscore.gates import GateFailed
 from leadscore.io import sha256_file
-from leadscore.train.model import TrainResult, train_model
+from leadscore.train.fit import TrainResult, train_model
 from test_train import small_settings, synthetic_leads
 
 

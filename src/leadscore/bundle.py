@@ -1,6 +1,6 @@
 """Model bundle: write and load ``models/<version>/`` with a SHA-256 manifest (DESIGN rule 8).
 
-Reads a :class:`~leadscore.train.model.TrainResult`; writes the booster in XGBoost's own JSON
+Reads a :class:`~leadscore.train.fit.TrainResult`; writes the booster in XGBoost's own JSON
 format, preprocessing, calibrators, catalog, contract, config, folds, metrics and gates as
 JSON, and ``manifest.json``. No pickle. Loading verifies every checksum first.
 """
@@ -32,7 +32,8 @@ from leadscore.calibrate import (
 from leadscore.evaluate import enforce_gates
 from leadscore.io import provenance, sha256_file, write_json
 from leadscore.train.cv import Splits
-from leadscore.train.model import Preprocessor, TrainResult
+from leadscore.train.fit import TrainResult
+from leadscore.train.preprocess import Preprocessor
 
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.json"

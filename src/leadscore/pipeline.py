@@ -180,7 +180,7 @@ def stage_train(
     """Train, calibrate, evaluate; write reports and (gates permitting) the model bundle."""
     from leadscore.bundle import publish_model
     from leadscore.catalog import default_catalog_path, load_catalog
-    from leadscore.train.model import train_model
+    from leadscore.train.fit import train_model
 
     con = _console(console)
     catalog = load_catalog()

@@ -15,11 +15,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+import xgboost as xgb
 
 from leadscore.config import ScoreConfig, Settings
 from leadscore.explain.shap import (
@@ -49,6 +51,7 @@ from leadscore.warehouse import Warehouse
 
 __all__ = [
     "ScoreRejected",
+    "ScoringModel",
     "ScoringRun",
     "score_frame",
     "score_leads",
@@ -71,7 +74,35 @@ def _labels(fn: Callable[[Any], Any], p: np.ndarray) -> list[str]:
     return [str(fn(float(x))) for x in p]
 
 
-def score_frame(bundle: Any, df: pd.DataFrame, catalog: Any, cfg: ScoreConfig) -> pd.DataFrame:
+class ScoringModel(Protocol):
+    """What scoring needs from a fitted model: a loaded bundle or a fresh ``TrainResult``."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def features(self) -> list[str]: ...
+
+    @property
+    def feature_types(self) -> dict[str, str]: ...
+
+    @property
+    def booster(self) -> xgb.Booster: ...
+
+    def prepare_matrix(self, df: pd.DataFrame) -> xgb.DMatrix: ...
+
+    def predict_proba(self, df: pd.DataFrame, segment_col: str = "aum_tier") -> np.ndarray: ...
+
+    def score(self, p: npt.ArrayLike) -> np.ndarray: ...
+
+    def bucket(self, p: npt.ArrayLike) -> np.ndarray: ...
+
+    def tier(self, p: npt.ArrayLike) -> np.ndarray: ...
+
+
+def score_frame(
+    bundle: ScoringModel, df: pd.DataFrame, catalog: Any, cfg: ScoreConfig
+) -> pd.DataFrame:
     """Probability, score, bucket, tier and drivers for rows that passed :func:`check_rows`.
 
     Invariant: one output row per input row, same index. Batch and single-lead scoring both
