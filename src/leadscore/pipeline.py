@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pandas as pd
 from rich.console import Console
@@ -23,6 +23,9 @@ from leadscore.config import CONFIG_FILE, Settings, load_settings
 from leadscore.io import provenance, write_json
 from leadscore.progress import ProgressFn, progress_bar
 from leadscore.warehouse import Warehouse, open_warehouse, tables
+
+if TYPE_CHECKING:
+    from leadscore.train.fit import TrainResult
 
 T = TypeVar("T")
 SUMMARY_FILE = "summary.json"
@@ -208,7 +211,7 @@ def stage_train(
     return path
 
 
-def train_summary(result: Any) -> dict[str, Any]:
+def train_summary(result: TrainResult) -> dict[str, Any]:
     """What the last training run measured, kept even when its gates stop the bundle."""
     return {
         "version": result.version,

@@ -157,45 +157,28 @@ def train_model(
     """
     progress = progress or no_progress
     types = {f: str(t) for f, t in feature_types.items()}
-    # 1. Order and fingerprint the table; category levels come from development rows only.
+    tc = cfg.train
+    # 1. Order and fingerprint the table; the version follows from config + data.
     df = prepare_table(df, types)
     fingerprint = table_fingerprint(df)
-    tc = cfg.train
+    version = model_version(cfg, fingerprint, df)
+    # 2. Time splits; category levels come from development rows only.
     splits = make_splits(df, tc.cv_folds, tc.cv_gap_days, tc.holdout_fraction)
     prep, data = training_data(df, splits, types, cfg.project.global_seed)
-    # 2. Feature filters, fitted inside each training fold.
-    progress("feature filters", 0.02)
-    selectors = [_selector(cfg, types).fit(data.x.iloc[tr], data.y[tr]) for tr, _ in data.folds]
-    selected = [list(s.selected_) for s in selectors]
-    # 3. Imbalance strategies at default parameters; the simplest within the tie wins.
-    comparison, strategy = compare_strategies(data, selected, tc.imbalance_strategies, progress)
-    # 4. Tuning with the winning strategy.
-    best, tuning = tune(data, selected, strategy, tc.n_trials, comparison[strategy], progress)
-    # 5. Logistic baseline on the same folds.
-    progress("logistic baseline", 0.82)
-    oof = _oof_frame(df, data, best["margins"], cross_validate_baseline(data, selected))
-    # 6. Calibrators on out-of-fold margins only.
-    calibrator = calibrate_oof(oof, "xgb_margin", tc.calibration)
-    base_cal = calibrate_oof(oof, "baseline_margin", tc.calibration)
-    # 7. Final filters and models on every development row.
+    # 3. Cross-validation: in-fold filters, imbalance strategy, tuning, logistic baseline.
+    cv = _cross_validate(df, data, cfg, progress)
+    # 4. Final filters and models on every development row.
     progress("final model", 0.88)
-    final = _fit_final(data, cfg, best, strategy)
-    # 8. The holdout, touched once; every prediction calibrated, bucketed and tiered.
+    final = _fit_final(data, cfg, cv.best, cv.strategy)
+    # 5. Calibrators on out-of-fold margins only; the holdout, touched once, scored with them.
     progress("holdout evaluation", 0.92)
-    predictions = _with_holdout(df, data, oof, final)
-    # The shipped model's margin on every time block: what the stability (KS) gate compares.
-    final_margin = margin(final.booster, data.x.loc[predictions["lead_id"], final.features])
-    predictions, cutpoints, edges = calibrate_predictions(
-        predictions, calibrator, base_cal, final_margin
-    )
-    predictions["dials"] = _by_lead(dials, predictions["lead_id"])
-    predictions["true_probability"] = _by_lead(true_probability, predictions["lead_id"])
-    # 9. Metrics and gates.
-    version = model_version(cfg, fingerprint, df)
+    cal = _calibrate(df, data, cv, final, tc.calibration)
+    cal.predictions["dials"] = _by_lead(dials, cal.predictions["lead_id"])
+    cal.predictions["true_probability"] = _by_lead(true_probability, cal.predictions["lead_id"])
+    # 6. Metrics and gates.
     report_dir = Path(cfg.project.reports_dir) / "train" / version
-    dev_margin = margin(final.booster, data.x.iloc[data.dev][final.features])
-    train_aucpr = ev.average_precision(data.y[data.dev], dev_margin)
-    metrics = ev.summarize_metrics(predictions, best, train_aucpr, cfg, dials is not None)
+    train_aucpr = ev.average_precision(data.y[data.dev], _dev_margin(data, final))
+    metrics = ev.summarize_metrics(cal.predictions, cv.best, train_aucpr, cfg, dials is not None)
     gates = ev.evaluate_gates(metrics, cfg.gates, str(report_dir / "performance_validation.md"))
     progress("done", 1.0)
     return TrainResult(
@@ -204,24 +187,84 @@ def train_model(
         preprocessor=prep,
         features=final.features,
         params=xgb_params(final.params, data.seed) | {"n_estimators": final.n_trees},
-        strategy=strategy,
-        calibrator=calibrator,
-        baseline_calibrator=base_cal,
-        cutpoints=cutpoints,
-        score_edges=edges,
+        strategy=cv.strategy,
+        calibrator=cal.calibrator,
+        baseline_calibrator=cal.baseline,
+        cutpoints=cal.cutpoints,
+        score_edges=cal.score_edges,
         splits=splits,
-        selection=_selection_record(selectors, selected, final, types),
-        strategy_comparison=strategy_record(comparison, strategy, DEFAULT_PARAMS),
-        tuning=tuning,
+        selection=_selection_record(cv, final, types),
+        strategy_comparison=strategy_record(cv.comparison, cv.strategy, DEFAULT_PARAMS),
+        tuning=cv.tuning,
         metrics=metrics,
         gates=gates,
         override_reason=override_reason,
         data_fingerprint=fingerprint,
         config=cfg,
-        predictions=predictions,
+        predictions=cal.predictions,
         report_dir=report_dir,
         fold_usage=data.usage,
     )
+
+
+@dataclass
+class CrossValidation:
+    """What the folds decided: features per fold, strategy, tuned run, out-of-fold margins."""
+
+    selectors: list[FeatureSelector]
+    selected: list[list[str]]
+    comparison: dict[str, dict[str, Any]]
+    strategy: str
+    best: dict[str, Any]
+    tuning: dict[str, Any]
+    oof: pd.DataFrame
+
+
+@dataclass
+class Calibrated:
+    """Calibrators, bucket cut points, score edges and every training prediction."""
+
+    calibrator: SegmentCalibrator
+    baseline: SegmentCalibrator
+    cutpoints: dict[str, float]
+    score_edges: list[float]
+    predictions: pd.DataFrame
+
+
+def _cross_validate(
+    df: pd.DataFrame, data: TrainingData, cfg: Settings, progress: ProgressFn
+) -> CrossValidation:
+    """Steps inside the folds only: filters, strategy at default parameters, tuning, baseline."""
+    tc = cfg.train
+    progress("feature filters", 0.02)
+    folds = data.folds
+    selectors = [_selector(cfg, data.types).fit(data.x.iloc[tr], data.y[tr]) for tr, _ in folds]
+    selected = [list(s.selected_) for s in selectors]
+    # the simplest strategy within the tie wins; tuning uses it
+    comparison, strategy = compare_strategies(data, selected, tc.imbalance_strategies, progress)
+    best, tuning = tune(data, selected, strategy, tc.n_trials, comparison[strategy], progress)
+    progress("logistic baseline", 0.82)
+    oof = _oof_frame(df, data, best["margins"], cross_validate_baseline(data, selected))
+    return CrossValidation(selectors, selected, comparison, strategy, best, tuning, oof)
+
+
+def _calibrate(
+    df: pd.DataFrame, data: TrainingData, cv: CrossValidation, final: FinalModel, method: str
+) -> Calibrated:
+    """Fit both calibrators on out-of-fold margins; calibrate, bucket and tier every row."""
+    calibrator = calibrate_oof(cv.oof, "xgb_margin", method)
+    baseline = calibrate_oof(cv.oof, "baseline_margin", method)
+    predictions = _with_holdout(df, data, cv.oof, final)
+    # The shipped model's margin on every time block: what the stability (KS) gate compares.
+    final_margin = margin(final.booster, data.x.loc[predictions["lead_id"], final.features])
+    predictions, cutpoints, edges = calibrate_predictions(
+        predictions, calibrator, baseline, final_margin
+    )
+    return Calibrated(calibrator, baseline, cutpoints, edges, predictions)
+
+
+def _dev_margin(data: TrainingData, final: FinalModel) -> np.ndarray:
+    return margin(final.booster, data.x.iloc[data.dev][final.features])
 
 
 def _selector(cfg: Settings, types: Mapping[str, str]) -> FeatureSelector:
@@ -282,13 +325,10 @@ def _by_lead(series: pd.Series | None, ids: pd.Series) -> np.ndarray:
 
 
 def _selection_record(
-    selectors: list[FeatureSelector],
-    selected: list[list[str]],
-    final: FinalModel,
-    types: Mapping[str, str],
+    cv: CrossValidation, final: FinalModel, types: Mapping[str, str]
 ) -> dict[str, Any]:
     return {
-        "folds": [s.report() for s in selectors],
-        "stability": selection_stability(selected, list(types)),
+        "folds": [s.report() for s in cv.selectors],
+        "stability": selection_stability(cv.selected, list(types)),
         "final": final.selector.report(),
     }
