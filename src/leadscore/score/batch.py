@@ -15,13 +15,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
-import xgboost as xgb
 
 from leadscore.config import ScoreConfig, Settings
 from leadscore.explain.shap import (
@@ -34,6 +32,7 @@ from leadscore.explain.shap import (
 from leadscore.io import provenance, write_json
 from leadscore.progress import ProgressFn, no_progress
 from leadscore.score.checks import ScoreRejected, check_rows
+from leadscore.score.protocol import ScoringModel
 from leadscore.score.salesforce import write_field_mapping, write_upsert_csv
 from leadscore.score.tables import (
     REJECT_SCHEMA,
@@ -72,32 +71,6 @@ def _labels(fn: Callable[[Any], Any], p: np.ndarray) -> list[str]:
     except (TypeError, ValueError):
         pass
     return [str(fn(float(x))) for x in p]
-
-
-class ScoringModel(Protocol):
-    """What scoring needs from a fitted model: a loaded bundle or a fresh ``TrainResult``."""
-
-    @property
-    def version(self) -> str: ...
-
-    @property
-    def features(self) -> list[str]: ...
-
-    @property
-    def feature_types(self) -> dict[str, str]: ...
-
-    @property
-    def booster(self) -> xgb.Booster: ...
-
-    def prepare_matrix(self, df: pd.DataFrame) -> xgb.DMatrix: ...
-
-    def predict_proba(self, df: pd.DataFrame, segment_col: str = "aum_tier") -> np.ndarray: ...
-
-    def score(self, p: npt.ArrayLike) -> np.ndarray: ...
-
-    def bucket(self, p: npt.ArrayLike) -> np.ndarray: ...
-
-    def tier(self, p: npt.ArrayLike) -> np.ndarray: ...
 
 
 def score_frame(
