@@ -12,7 +12,7 @@ import pytest
 from leadscore.bundle import BundleError, load_bundle, publish_model, write_bundle
 from leadscore.gates import GateFailed
 from leadscore.io import sha256_file
-from leadscore.train.model import TrainResult, train_model
+from leadscore.train.fit import TrainResult, train_model
 from test_train import small_settings, synthetic_leads
 
 
@@ -143,3 +143,17 @@ def test_publish_stops_on_failed_gate_unless_overridden(bundle_dir, tmp_path: Pa
     gates = json.loads((path / "gates.json").read_text())
     assert gates["override_reason"] == "demo data; reviewed by the lead"
     load_bundle(path)
+
+
+def test_a_train_result_scores_like_its_bundle(bundle_dir) -> None:
+    from leadscore.config import ScoreConfig
+    from leadscore.score.batch import score_frame
+
+    path, result, df = bundle_dir
+    rows = df.tail(200)
+    loaded = load_bundle(path)
+    from_bundle = score_frame(loaded, rows, None, ScoreConfig())
+    direct = score_frame(result, rows, None, ScoreConfig())
+    pd.testing.assert_frame_equal(direct, from_bundle)
+    assert set(direct["bucket"]) <= {"Very Hot", "Hot", "Warm", "Cool", "Cold"}
+    assert direct["score"].between(1, 99).all()

@@ -38,7 +38,7 @@ from leadscore.score.salesforce import (
     render_upsert_csv,
     validate_upsert_csv,
 )
-from leadscore.train.model import Preprocessor
+from leadscore.train.preprocess import Preprocessor
 from leadscore.warehouse import tables
 from leadscore.warehouse.duckdb import DuckDBWarehouse
 

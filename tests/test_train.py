@@ -12,8 +12,11 @@ from sklearn.metrics import average_precision_score
 
 from leadscore.calibrate import fit_calibrators
 from leadscore.config import Settings
-from leadscore.train import model as train_mod
-from leadscore.train.model import TrainResult, choose_strategy, train_model
+from leadscore.train import booster as booster_mod
+from leadscore.train.booster import DEFAULT_PARAMS
+from leadscore.train.fit import TrainResult, train_model
+from leadscore.train.imbalance import choose_strategy
+from leadscore.train.preprocess import ids_digest
 
 TIERS = np.array(["<$100M", "$100-500M", ">$500M", "Unknown"])
 
@@ -71,7 +74,7 @@ def small_settings(tmp: Any = None, **train: Any) -> Settings:
 def trained() -> tuple[TrainResult, pd.DataFrame, list[tuple[str, set[str]]]]:
     df, types, dials, truth = synthetic_leads()
     calls: list[tuple[str, set[str]]] = []
-    original: Callable[..., Any] = train_mod.apply_strategy
+    original: Callable[..., Any] = booster_mod.apply_strategy
 
     def spy(x: pd.DataFrame, y: np.ndarray, strategy: str, *args: Any) -> Any:
         calls.append((strategy, set(x.index)))
@@ -82,7 +85,7 @@ def trained() -> tuple[TrainResult, pd.DataFrame, list[tuple[str, set[str]]]]:
         return out
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(train_mod, "apply_strategy", spy)
+    mp.setattr(booster_mod, "apply_strategy", spy)
     try:
         result = train_model(df, types, small_settings(), dials=dials, true_probability=truth)
     finally:
@@ -110,15 +113,15 @@ def test_baseline_and_xgboost_see_the_same_folds(trained) -> None:
     assert usage["xgboost"] == usage["logistic"]
     expected = [
         {
-            "train": train_mod._ids_digest(pd.Index(f.train_ids)),
-            "test": train_mod._ids_digest(pd.Index(f.test_ids)),
+            "train": ids_digest(pd.Index(f.train_ids)),
+            "test": ids_digest(pd.Index(f.test_ids)),
         }
         for f in result.splits.folds
     ]
     expected.append(
         {
-            "train": train_mod._ids_digest(pd.Index(result.splits.dev_ids)),
-            "test": train_mod._ids_digest(pd.Index(result.splits.holdout_ids)),
+            "train": ids_digest(pd.Index(result.splits.dev_ids)),
+            "test": ids_digest(pd.Index(result.splits.holdout_ids)),
         }
     )
     assert usage["xgboost"] == expected
@@ -180,7 +183,7 @@ def test_strategy_and_tuning_records(trained) -> None:
     means = {k: v["mean_aucpr"] for k, v in comp["strategies"].items()}
     assert comp["winner"] == choose_strategy(means) == result.strategy
     assert len(result.tuning["trials"]) == 2
-    assert result.tuning["trials"][0]["params"] == train_mod.DEFAULT_PARAMS
+    assert result.tuning["trials"][0]["params"] == DEFAULT_PARAMS
     assert result.params["seed"] == 42 and result.params["nthread"] == 2
 
 

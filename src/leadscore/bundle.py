@@ -1,6 +1,6 @@
 """Model bundle: write and load ``models/<version>/`` with a SHA-256 manifest (DESIGN rule 8).
 
-Reads a :class:`~leadscore.train.model.TrainResult`; writes the booster in XGBoost's own JSON
+Reads a :class:`~leadscore.train.fit.TrainResult`; writes the booster in XGBoost's own JSON
 format, preprocessing, calibrators, catalog, contract, config, folds, metrics and gates as
 JSON, and ``manifest.json``. No pickle. Loading verifies every checksum first.
 """
@@ -18,17 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import xgboost as xgb
 
-from leadscore.calibrate import SegmentCalibrator, assign_buckets, assign_scores, assign_tiers
-from leadscore.catalog import segment_column
+from leadscore.calibrate import SegmentCalibrator
 from leadscore.config import DEFAULT_BUCKETS
 from leadscore.evaluate import enforce_gates
 from leadscore.io import provenance, sha256_file, write_json
 from leadscore.train.cv import Splits
-from leadscore.train.model import Preprocessor, TrainResult
+from leadscore.train.fit import TrainResult
+from leadscore.train.predict import ScoringMethods
+from leadscore.train.preprocess import Preprocessor
 
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.json"
@@ -180,7 +180,7 @@ def verify_bundle(path: Path) -> dict[str, Any]:
 
 
 @dataclass
-class Bundle:
+class Bundle(ScoringMethods):
     """A verified model bundle, ready to score."""
 
     path: Path
@@ -198,38 +198,10 @@ class Bundle:
     config: dict[str, Any]
     manifest: dict[str, Any]
 
-    def prepare_frame(self, df: pd.DataFrame) -> pd.DataFrame:
-        """Training's preprocessing: feature order, dtypes, fixed category levels."""
-        return self.preprocessor.transform(df, self.features)
-
-    def prepare_matrix(self, df: pd.DataFrame) -> xgb.DMatrix:
-        """DMatrix exactly as in training (unseen category levels become missing)."""
-        return xgb.DMatrix(self.prepare_frame(df), enable_categorical=True, missing=np.nan)
-
-    def predict_margin(self, df: pd.DataFrame) -> np.ndarray:
-        """Raw log-odds of the booster."""
-        return np.asarray(self.booster.predict(self.prepare_matrix(df), output_margin=True))
-
-    def predict_proba(self, df: pd.DataFrame, segment_col: str | None = None) -> np.ndarray:
-        """Calibrated probability (per-segment calibrator; needs the segment column, by default
-        the catalog's calibration segment, the AUM tier)."""
-        segment_col = segment_col or segment_column()
-        if segment_col not in df.columns:
-            raise KeyError(f"predict_proba needs the {segment_col!r} column")
-        segments = df[segment_col].astype(object).where(df[segment_col].notna(), "Unknown")
-        return self.calibrator.predict(self.predict_margin(df), segments.astype(str).to_numpy())
-
-    def score(self, p: npt.ArrayLike) -> np.ndarray:
-        """Score 1-99: the percentile of the calibrated probability among out-of-fold leads."""
-        return assign_scores(p, self.score_edges)
-
-    def bucket(self, p: npt.ArrayLike) -> np.ndarray:
-        """Bucket name (Very Hot ... Cold by default) per calibrated probability."""
-        return assign_buckets(np.asarray(p, dtype=float), self.cutpoints)
-
-    def tier(self, p: npt.ArrayLike) -> np.ndarray:
-        """Call tier (A / B / C by default) per calibrated probability."""
-        return assign_tiers(np.asarray(p, dtype=float), self.cutpoints)
+    @property
+    def contract_path(self) -> Path:
+        """The schema contract the model was trained with (``contract.json``)."""
+        return self.path / "contract.json"
 
 
 def _read(path: Path, name: str) -> Any:

@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
-from leadscore.catalog import calibration_segment
+from leadscore.catalog import CALIBRATION_SEGMENT, calibration_segment
 from leadscore.config import DEFAULT_BUCKETS, BucketConfig
 
 _EPS = 1e-12
@@ -206,3 +207,44 @@ def fit_calibrators(
 ) -> SegmentCalibrator:
     """Fit a per-AUM-tier calibrator on out-of-fold margins."""
     return SegmentCalibrator(method=method).fit(margin, y, segments)
+
+
+def calibrate_oof(oof: pd.DataFrame, margin_col: str, method: str) -> SegmentCalibrator:
+    """Fit a per-AUM-tier calibrator on the out-of-fold ``margin_col`` of ``oof``.
+
+    ``oof`` has one row per out-of-fold prediction with ``target`` and ``aum_tier``.
+    """
+    return fit_calibrators(
+        oof[margin_col].to_numpy(),
+        oof["target"].to_numpy(),
+        oof[CALIBRATION_SEGMENT].astype(str).to_numpy(),
+        method,
+    )
+
+
+def calibrate_predictions(
+    predictions: pd.DataFrame,
+    calibrator: SegmentCalibrator,
+    baseline: SegmentCalibrator,
+    final_margin: np.ndarray,
+) -> tuple[pd.DataFrame, dict[str, float], list[float]]:
+    """Calibrated probabilities, buckets and tiers for every training prediction.
+
+    ``predictions`` holds ``set`` ("cv" or "holdout"), ``aum_tier``, ``xgb_margin`` and
+    ``baseline_margin``; ``final_margin`` is the shipped model's margin on the same rows.
+    Bucket cut points and score edges come from the out-of-fold ("cv") probabilities only.
+
+    Returns:
+        (predictions with ``xgb_proba``, ``baseline_proba``, ``final_proba``, ``bucket`` and
+        ``tier`` added; bucket cut points; score edges). One output row per input row.
+    """
+    out = predictions.copy()
+    tiers = out[CALIBRATION_SEGMENT].astype(str).to_numpy()
+    out["xgb_proba"] = calibrator.predict(out["xgb_margin"], tiers)
+    out["baseline_proba"] = baseline.predict(out["baseline_margin"], tiers)
+    out["final_proba"] = calibrator.predict(final_margin, tiers)
+    oof_proba = out.loc[out["set"] == "cv", "xgb_proba"]
+    cutpoints, edges = bucket_cutpoints(oof_proba), score_edges(oof_proba)
+    out["bucket"] = assign_buckets(out["xgb_proba"], cutpoints)
+    out["tier"] = assign_tiers(out["xgb_proba"], cutpoints)
+    return out, cutpoints, edges

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from leadscore.ingest.load import IngestResult
     from leadscore.score.batch import ScoringRun
     from leadscore.synthetic.world import WorldManifest
-    from leadscore.train.model import TrainResult
+    from leadscore.train.fit import TrainResult
     from leadscore.validate.run import ValidationResult
 
 T = TypeVar("T")
@@ -189,7 +189,7 @@ def stage_train(
     """Train, calibrate, evaluate; write reports and (gates permitting) the model bundle."""
     from leadscore.bundle import publish_model
     from leadscore.catalog import default_catalog_path, load_catalog
-    from leadscore.train.model import train_model
+    from leadscore.train.fit import train_model
 
     con = _console(console)
     catalog = load_catalog()

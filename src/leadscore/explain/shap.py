@@ -26,6 +26,7 @@ from leadscore.progress import ProgressFn, no_progress
 if TYPE_CHECKING:
     from leadscore.bundle import Bundle
     from leadscore.catalog import Catalog
+    from leadscore.score.protocol import ScoringModel
 
 #: Separators between a categorical source feature and its level in one-hot column names.
 _ONEHOT_SEPARATORS = ("=", "__", ":", ".", "_")
@@ -45,7 +46,7 @@ class Contributions:
         return np.asarray(self.values.sum(axis=1, dtype=np.float64) + self.bias)
 
 
-def compute_contributions(bundle: Bundle, df: pd.DataFrame) -> Contributions:
+def compute_contributions(bundle: ScoringModel, df: pd.DataFrame) -> Contributions:
     """Exact TreeSHAP contributions for every row of ``df`` through the bundle's preprocessing.
 
     Invariant: one output row per input row, in order; one column per model feature (the

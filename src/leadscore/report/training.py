@@ -1,6 +1,6 @@
 """Train stage, for people: training, calibration and performance-validation reports.
 
-Reads a :class:`~leadscore.train.model.TrainResult`; writes Markdown and PNG files into one folder
+Reads a :class:`~leadscore.train.fit.TrainResult`; writes Markdown and PNG files into one folder
 (``reports/train/<version>/``). The figure that matters comes first in every report.
 """
 
@@ -18,7 +18,7 @@ from leadscore.io import write_text
 from leadscore.report import plots
 
 if TYPE_CHECKING:
-    from leadscore.train.model import TrainResult
+    from leadscore.train.fit import TrainResult
 
 TRAINING_REPORT = "training_report.md"
 CALIBRATION_REPORT = "calibration_report.md"

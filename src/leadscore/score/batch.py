@@ -31,6 +31,7 @@ from leadscore.explain.shap import (
 from leadscore.io import provenance, write_json
 from leadscore.progress import ProgressFn, no_progress
 from leadscore.score.checks import ScoreRejected, check_rows
+from leadscore.score.protocol import ScoringModel
 from leadscore.score.salesforce import write_field_mapping, write_upsert_csv
 from leadscore.score.tables import (
     REJECT_SCHEMA,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ScoreRejected",
+    "ScoringModel",
     "ScoringRun",
     "score_frame",
     "score_leads",
@@ -78,7 +80,7 @@ class BuildFn(Protocol):
 
 
 def score_frame(
-    bundle: Bundle, df: pd.DataFrame, catalog: Catalog, cfg: ScoreConfig
+    bundle: ScoringModel, df: pd.DataFrame, catalog: Catalog, cfg: ScoreConfig
 ) -> pd.DataFrame:
     """Probability, score, bucket, tier and drivers for rows that passed :func:`check_rows`.
 

@@ -14,8 +14,8 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 if TYPE_CHECKING:
-    from leadscore.bundle import Bundle
     from leadscore.catalog import Catalog
+    from leadscore.score.protocol import ScoringModel
     from leadscore.validate.contract import SchemaContract
 
 _BOOL_VALUES = {0, 1}  # True == 1 and False == 0
@@ -31,7 +31,7 @@ class ScoreRejected(ValueError):
 
 
 def check_rows(
-    df: pd.DataFrame, bundle: Bundle, catalog: Catalog
+    df: pd.DataFrame, bundle: ScoringModel, catalog: Catalog
 ) -> tuple[pd.DataFrame, pd.Series]:
     """Type the bundle's features and find rows that cannot be scored.
 
@@ -102,7 +102,7 @@ def _is_bool_like(v: object) -> bool:
         return False
 
 
-def contract_reasons(df: pd.DataFrame, bundle: Bundle, catalog: Catalog) -> pd.Series:
+def contract_reasons(df: pd.DataFrame, bundle: ScoringModel, catalog: Catalog) -> pd.Series:
     """Schema-contract breaches per row (None when clean), for the bundle's features only.
 
     The contract is the one the bundle was trained with (``contract.json`` in its folder),
@@ -120,12 +120,12 @@ def contract_reasons(df: pd.DataFrame, bundle: Bundle, catalog: Catalog) -> pd.S
     return pd.Series([r if r else None for r in raw.tolist()], index=df.index, dtype=object)
 
 
-def bundle_contract(bundle: Bundle, catalog: Catalog) -> SchemaContract:
-    """The contract in the bundle's folder, else the one derived from the catalog."""
+def bundle_contract(bundle: ScoringModel, catalog: Catalog) -> SchemaContract:
+    """The contract the model was trained with, else the one derived from the catalog."""
     from leadscore.validate.contract import SchemaContract
 
-    path = bundle.path / "contract.json"
-    if path.is_file():
+    path = bundle.contract_path
+    if path is not None and path.is_file():
         return SchemaContract.load(path)
     return _catalog_contract(catalog)
 
