@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 
 from leadscore import evaluate as ev
 from leadscore.calibrate import SegmentCalibrator, calibrate_oof, calibrate_predictions
+from leadscore.catalog import CALIBRATION_SEGMENT
 from leadscore.config import ScoreConfig, Settings
 from leadscore.gates import GateResult
 from leadscore.progress import ProgressFn, no_progress
@@ -46,7 +47,7 @@ from leadscore.train.selection import FeatureSelector, selection_stability
 from leadscore.train.tune import tune
 
 if TYPE_CHECKING:
-    from leadscore.catalog import CALIBRATION_SEGMENT, Catalog
+    from leadscore.catalog import Catalog
 
 _ID_COLUMNS = ["lead_id", "contact_ts", "target", CALIBRATION_SEGMENT]
 
