@@ -55,7 +55,10 @@ def test_golden_sql_is_readable(name: str) -> None:
     for step in ("-- 1.", "-- 2.", "-- 3.", "-- 4.", "-- 5.", "-- 6."):
         assert step in sql
     # Each vintage column is named once: in its restrict step, nowhere else.
-    assert sql.count('"DateBecameRep"') == 1 and sql.count('"Number_Investment_Advisory_Clients"') == 1
+    assert (
+        sql.count('"DateBecameRep"') == 1
+        and sql.count('"Number_Investment_Advisory_Clients"') == 1
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

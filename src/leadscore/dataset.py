@@ -200,9 +200,8 @@ def _vintage_ctes(ctx: PitContext, rep_cols: list[str], firm_cols: list[str]) ->
         firms_on = "f.firms_available_at <= s.pit_ts"
         step2 = "2. Join on key with available_at <= the lead's point in time (as-of join)."
     else:
-        reps_on = (
-            "r.reps_snapshot_quarter\n      = CAST(DATE_TRUNC('quarter', CAST(s.pit_ts AS DATE)) AS DATE)"
-        )
+        quarter = "CAST(DATE_TRUNC('quarter', CAST(s.pit_ts AS DATE)) AS DATE)"
+        reps_on = f"r.reps_snapshot_quarter\n      = {quarter}"
         firms_on = "f.firms_snapshot_quarter = r.reps_snapshot_quarter"
         step2 = "2. Join on key and contact quarter = snapshot_quarter (leaks: for comparison)."
     reps = _candidates_cte(
@@ -335,9 +334,7 @@ def pit_sql(ctx: PitContext, catalog: Catalog) -> str:
         f"{'training (label on)' if ctx.training else 'scoring (label off)'},\n"
         f"-- as_of={ctx.as_of.astimezone(UTC).isoformat()}, catalog={catalog.fingerprint[:12]}"
     )
-    ctes = ",\n".join(
-        [_spine_cte(ctx), _vintage_ctes(ctx, rep_cols, firm_cols), _joined_cte()]
-    )
+    ctes = ",\n".join([_spine_cte(ctx), _vintage_ctes(ctx, rep_cols, firm_cols), _joined_cte()])
     return f"{header}\nWITH\n{ctes}\n{_final_select(ctx, catalog)}"
 
 
