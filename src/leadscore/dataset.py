@@ -2,7 +2,8 @@
 
 Reads ``crm_leads`` and the all-vintage reps/firms views; writes ``training_set`` (one row per
 eligible contacted lead: features and label), ``build_exclusions`` (lead id + reason) and
-``scoring_set``. Training and scoring share :func:`pit_sql` (DESIGN rules 1, 2, 3 and 6).
+``scoring_set``. Training and scoring share :func:`pit_sql`, so a lead's features are the same
+in both (docs/point-in-time.md).
 """
 
 from __future__ import annotations
@@ -368,7 +369,7 @@ def build_training_set(
     """Build the point-in-time training set in the warehouse.
 
     Args:
-        join: ``asof`` (default from config) or ``quarter`` (the plan's leaky join, for
+        join: ``asof`` (default from config) or ``quarter`` (the legacy leaky join, for
             comparison; writes ``training_set_quarter`` unless ``table`` is given).
         as_of: extraction time for right-censoring (default ``cfg.dataset.as_of``, else the
             latest CRM timestamp).
