@@ -59,6 +59,7 @@ def test_build_uses_the_configured_join(small_world: SmallWorld, tmp_path: Path)
     result = CliRunner().invoke(app, ["build", "--config", str(config)])
     # The quarter join leaks, so the leakage gate stops it (exit 2) after the build.
     assert "quarter join" in result.output, result.output
+    assert result.exit_code == 2 and "temporal_leakage" in result.output
     assert (config.parent / "reports" / "build" / "build_quarter.json").exists()
     assert not (config.parent / "reports" / "build" / "build_asof.json").exists()
 
