@@ -122,6 +122,10 @@ class ScoringSetResult:
 
 
 # ---------------------------------------------------------------------------- SQL generator
+#: Width of a wrapped catalog expression's lines (they sit 2-4 columns in).
+_WIDTH = 94
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -139,6 +143,34 @@ def _str_literal(value: str) -> str:
 def _columns(items: list[str], indent: str = "    ") -> str:
     """One select item per line (multi-line items keep their own layout, indented)."""
     return ",\n".join(indent + item.replace("\n", "\n" + indent) for item in items)
+
+
+def _words(sql: str) -> list[str]:
+    """``sql`` split at the spaces outside string literals and quoted names."""
+    words, start, quote = [], 0, ""
+    for i, char in enumerate(sql):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == " ":
+            words.append(sql[start:i])
+            start = i + 1
+    return [w for w in [*words, sql[start:]] if w]
+
+
+def _wrapped(item: str, width: int = _WIDTH) -> str:
+    """A long one-line select item wrapped at spaces outside quotes (same SQL: a newline is
+    whitespace); continuation lines are indented under the item."""
+    if len(item) <= width:
+        return item
+    lines = [""]
+    for word in _words(item):
+        if lines[-1] and len(lines[-1]) + 1 + len(word) > width:
+            lines.append(word)
+        else:
+            lines[-1] = f"{lines[-1]} {word}" if lines[-1] else word
+    return "\n  ".join(lines)
 
 
 def _spine_cte(ctx: PitContext) -> str:
@@ -306,15 +338,15 @@ def _final_select(ctx: PitContext, catalog: Catalog) -> str:
     out = [_q(c) for c in KEY_COLUMNS]
     out += _label_columns(ctx) if ctx.training else ["pit_ts"]
     out += list(VINTAGE_COLUMNS)
-    out += [catalog.select_sql(s.name) for s in catalog.segments]
-    out += [catalog.select_sql(name) for name in catalog.model_features()]
+    out += [_wrapped(catalog.select_sql(s.name)) for s in catalog.segments]
+    out += [_wrapped(catalog.select_sql(name)) for name in catalog.model_features()]
     out.append("pit_status")
     if ctx.training:
         out.append(_exclusion_column(ctx))
     label = ", the label and the exclusion reason" if ctx.training else ""
     return (
         f"-- 6. Output: keys, vintages, catalog segments and features{label}.\n"
-        "--    (Each catalog expression is compiled from features.yaml onto one line.)\n"
+        "--    (Catalog expressions are compiled from features.yaml and wrapped at spaces.)\n"
         f"SELECT\n{_columns(out, '  ')}\nFROM joined"
     )
 

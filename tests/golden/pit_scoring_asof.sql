@@ -143,7 +143,7 @@ joined AS (
   LEFT JOIN reps_seen AS seen ON seen."RepCRD" = s."RepCRD"
 )
 -- 6. Output: keys, vintages, catalog segments and features.
---    (Each catalog expression is compiled from features.yaml onto one line.)
+--    (Catalog expressions are compiled from features.yaml and wrapped at spaces.)
 SELECT
   "lead_id",
   "RepCRD",
@@ -154,8 +154,15 @@ SELECT
   reps_available_at,
   firms_snapshot_quarter,
   firms_available_at,
-  CASE WHEN (TotalAssetsInMillions) IS NULL THEN 'Unknown' WHEN (TotalAssetsInMillions) < 100 THEN '<$100M' WHEN (TotalAssetsInMillions) <= 500 THEN '$100-500M' ELSE '>$500M' END AS "aum_tier",
-  CASE WHEN Home_MetropolitanArea IS NULL THEN 'Unknown' WHEN Home_MetropolitanArea = 'New York-Newark-Jersey City NY-NJ' THEN 'NYC' WHEN Home_MetropolitanArea = 'Los Angeles-Long Beach-Anaheim CA' THEN 'LosAngeles' WHEN Home_MetropolitanArea = 'Chicago-Naperville-Elgin IL-IN' THEN 'Chicago' WHEN Home_MetropolitanArea = 'Dallas-Fort Worth-Arlington TX' THEN 'Dallas' WHEN Home_MetropolitanArea = 'Miami-Fort Lauderdale-West Palm Beach FL' THEN 'Miami' ELSE 'Other' END AS "metro_area",
+  CASE WHEN (TotalAssetsInMillions) IS NULL THEN 'Unknown' WHEN (TotalAssetsInMillions) < 100
+    THEN '<$100M' WHEN (TotalAssetsInMillions) <= 500 THEN '$100-500M' ELSE '>$500M' END AS
+    "aum_tier",
+  CASE WHEN Home_MetropolitanArea IS NULL THEN 'Unknown' WHEN Home_MetropolitanArea =
+    'New York-Newark-Jersey City NY-NJ' THEN 'NYC' WHEN Home_MetropolitanArea =
+    'Los Angeles-Long Beach-Anaheim CA' THEN 'LosAngeles' WHEN Home_MetropolitanArea =
+    'Chicago-Naperville-Elgin IL-IN' THEN 'Chicago' WHEN Home_MetropolitanArea =
+    'Dallas-Fort Worth-Arlington TX' THEN 'Dallas' WHEN Home_MetropolitanArea =
+    'Miami-Fort Lauderdale-West Palm Beach FL' THEN 'Miami' ELSE 'Other' END AS "metro_area",
   CAST(NumberFirmAssociations AS BIGINT) AS "NumberFirmAssociations",
   CAST(NumberRIAFirmAssociations AS BIGINT) AS "NumberRIAFirmAssociations",
   CAST(IsPrimaryRIAFirm AS BOOLEAN) AS "IsPrimaryRIAFirm",
@@ -172,11 +179,24 @@ SELECT
   CAST(Number_YearsPriorFirm2 AS DOUBLE) AS "Number_YearsPriorFirm2",
   CAST(Number_YearsPriorFirm3 AS DOUBLE) AS "Number_YearsPriorFirm3",
   CAST(Number_YearsPriorFirm4 AS DOUBLE) AS "Number_YearsPriorFirm4",
-  CAST((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS "NumberOfPriorFirms",
-  CAST(CASE WHEN ((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) <> 0 THEN (COALESCE((Number_YearsPriorFirm1), 0) + COALESCE((Number_YearsPriorFirm2), 0) + COALESCE((Number_YearsPriorFirm3), 0) + COALESCE((Number_YearsPriorFirm4), 0)) / ((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) ELSE NULL END AS DOUBLE) AS "AverageTenureAtPriorFirms",
+  CAST((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN
+    (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS
+    NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END) AS
+    BIGINT) AS "NumberOfPriorFirms",
+  CAST(CASE WHEN ((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN
+    (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS
+    NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) <> 0
+    THEN (COALESCE((Number_YearsPriorFirm1), 0) + COALESCE((Number_YearsPriorFirm2), 0) +
+    COALESCE((Number_YearsPriorFirm3), 0) + COALESCE((Number_YearsPriorFirm4), 0)) / ((CASE WHEN
+    (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm2) IS
+    NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS NULL THEN 0 ELSE 1 END) +
+    (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) ELSE NULL END AS DOUBLE) AS
+    "AverageTenureAtPriorFirms",
   CAST(Home_State AS VARCHAR) AS "Home_State",
-  CAST(DATE_DIFF('DAY', DateBecameRep, CAST(pit_ts AS DATE)) / 365.25 AS DOUBLE) AS "DateBecameRep_NumberOfYears",
-  CAST(DATE_DIFF('DAY', DateOfHireAtCurrentFirm, CAST(pit_ts AS DATE)) / 365.25 AS DOUBLE) AS "DateOfHireAtCurrentFirm_NumberOfYears",
+  CAST(DATE_DIFF('DAY', DateBecameRep, CAST(pit_ts AS DATE)) / 365.25 AS DOUBLE) AS
+    "DateBecameRep_NumberOfYears",
+  CAST(DATE_DIFF('DAY', DateOfHireAtCurrentFirm, CAST(pit_ts AS DATE)) / 365.25 AS DOUBLE) AS
+    "DateOfHireAtCurrentFirm_NumberOfYears",
   CAST(TotalAssetsInMillions AS DOUBLE) AS "TotalAssetsInMillions",
   CAST(Number_Employees AS BIGINT) AS "Number_Employees",
   CAST(Number_IAReps AS BIGINT) AS "Number_IAReps",
@@ -187,7 +207,8 @@ SELECT
   CAST(AssetsInMillions_HNWIndividuals AS DOUBLE) AS "AssetsInMillions_HNWIndividuals",
   CAST(AssetsInMillions_MutualFunds AS DOUBLE) AS "AssetsInMillions_MutualFunds",
   CAST(AssetsInMillions_PrivateFunds AS DOUBLE) AS "AssetsInMillions_PrivateFunds",
-  CAST(AssetsInMillions_Equity_ExchangeTraded AS DOUBLE) AS "AssetsInMillions_Equity_ExchangeTraded",
+  CAST(AssetsInMillions_Equity_ExchangeTraded AS DOUBLE) AS
+    "AssetsInMillions_Equity_ExchangeTraded",
   CAST(PercentAssets_Individuals AS DOUBLE) AS "PercentAssets_Individuals",
   CAST(PercentAssets_HNWIndividuals AS DOUBLE) AS "PercentAssets_HNWIndividuals",
   CAST(PercentAssets_MutualFunds AS DOUBLE) AS "PercentAssets_MutualFunds",
@@ -198,40 +219,99 @@ SELECT
   CAST(AUMGrowthRate_1Year AS DOUBLE) AS "AUMGrowthRate_1Year",
   CAST(AUMGrowthRate_5Year AS DOUBLE) AS "AUMGrowthRate_5Year",
   CAST(Home_MetropolitanArea = 'New York-Newark-Jersey City NY-NJ' AS BOOLEAN) AS "Metro_NYC",
-  CAST(Home_MetropolitanArea = 'Los Angeles-Long Beach-Anaheim CA' AS BOOLEAN) AS "Metro_LosAngeles",
+  CAST(Home_MetropolitanArea = 'Los Angeles-Long Beach-Anaheim CA' AS BOOLEAN) AS
+    "Metro_LosAngeles",
   CAST(Home_MetropolitanArea = 'Chicago-Naperville-Elgin IL-IN' AS BOOLEAN) AS "Metro_Chicago",
   CAST(Home_MetropolitanArea = 'Dallas-Fort Worth-Arlington TX' AS BOOLEAN) AS "Metro_Dallas",
-  CAST(Home_MetropolitanArea = 'Miami-Fort Lauderdale-West Palm Beach FL' AS BOOLEAN) AS "Metro_Miami",
-  CAST(CASE WHEN (Number_Investment_Advisory_Clients) <> 0 THEN (TotalAssetsInMillions) / (Number_Investment_Advisory_Clients) ELSE NULL END AS DOUBLE) AS "AUM_per_Client",
-  CAST(CASE WHEN (Number_Employees) <> 0 THEN (TotalAssetsInMillions) / (Number_Employees) ELSE NULL END AS DOUBLE) AS "AUM_per_Employee",
-  CAST(CASE WHEN (Number_IAReps) <> 0 THEN (TotalAssetsInMillions) / (Number_IAReps) ELSE NULL END AS DOUBLE) AS "AUM_per_IARep",
+  CAST(Home_MetropolitanArea = 'Miami-Fort Lauderdale-West Palm Beach FL' AS BOOLEAN) AS
+    "Metro_Miami",
+  CAST(CASE WHEN (Number_Investment_Advisory_Clients) <> 0 THEN (TotalAssetsInMillions) /
+    (Number_Investment_Advisory_Clients) ELSE NULL END AS DOUBLE) AS "AUM_per_Client",
+  CAST(CASE WHEN (Number_Employees) <> 0 THEN (TotalAssetsInMillions) / (Number_Employees) ELSE
+    NULL END AS DOUBLE) AS "AUM_per_Employee",
+  CAST(CASE WHEN (Number_IAReps) <> 0 THEN (TotalAssetsInMillions) / (Number_IAReps) ELSE NULL
+    END AS DOUBLE) AS "AUM_per_IARep",
   CAST((AUMGrowthRate_1Year) * (AUMGrowthRate_5Year) AS DOUBLE) AS "Growth_Momentum",
   CAST((AUMGrowthRate_1Year) - (AUMGrowthRate_5Year) / 5 AS DOUBLE) AS "Growth_Acceleration",
-  CAST((DATE_DIFF('DAY', DateOfHireAtCurrentFirm, CAST(pit_ts AS DATE)) / 365.25) / (((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) + 1) AS DOUBLE) AS "Firm_Stability_Score",
-  CAST(CASE WHEN ((DATE_DIFF('DAY', DateBecameRep, CAST(pit_ts AS DATE)) / 365.25) + 1) <> 0 THEN (TotalAssetsInMillions) / ((DATE_DIFF('DAY', DateBecameRep, CAST(pit_ts AS DATE)) / 365.25) + 1) ELSE NULL END AS DOUBLE) AS "Experience_Efficiency",
-  CAST(CASE WHEN (NumberClients_Individuals) <> 0 THEN (NumberClients_HNWIndividuals) / (NumberClients_Individuals) ELSE NULL END AS DOUBLE) AS "HNW_Client_Ratio",
-  CAST(CASE WHEN (TotalAssetsInMillions) <> 0 THEN (AssetsInMillions_HNWIndividuals) / (TotalAssetsInMillions) ELSE NULL END AS DOUBLE) AS "HNW_Asset_Concentration",
-  CAST(CASE WHEN (TotalAssetsInMillions) <> 0 THEN (AssetsInMillions_Individuals) / (TotalAssetsInMillions) ELSE NULL END AS DOUBLE) AS "Individual_Asset_Ratio",
-  CAST(CASE WHEN (TotalAssetsInMillions) <> 0 THEN ((AssetsInMillions_MutualFunds) + (AssetsInMillions_PrivateFunds)) / (TotalAssetsInMillions) ELSE NULL END AS DOUBLE) AS "Alternative_Investment_Focus",
+  CAST((DATE_DIFF('DAY', DateOfHireAtCurrentFirm, CAST(pit_ts AS DATE)) / 365.25) / (((CASE WHEN
+    (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm2) IS
+    NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS NULL THEN 0 ELSE 1 END) +
+    (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) + 1) AS DOUBLE) AS
+    "Firm_Stability_Score",
+  CAST(CASE WHEN ((DATE_DIFF('DAY', DateBecameRep, CAST(pit_ts AS DATE)) / 365.25) + 1) <> 0
+    THEN (TotalAssetsInMillions) / ((DATE_DIFF('DAY', DateBecameRep, CAST(pit_ts AS DATE)) /
+    365.25) + 1) ELSE NULL END AS DOUBLE) AS "Experience_Efficiency",
+  CAST(CASE WHEN (NumberClients_Individuals) <> 0 THEN (NumberClients_HNWIndividuals) /
+    (NumberClients_Individuals) ELSE NULL END AS DOUBLE) AS "HNW_Client_Ratio",
+  CAST(CASE WHEN (TotalAssetsInMillions) <> 0 THEN (AssetsInMillions_HNWIndividuals) /
+    (TotalAssetsInMillions) ELSE NULL END AS DOUBLE) AS "HNW_Asset_Concentration",
+  CAST(CASE WHEN (TotalAssetsInMillions) <> 0 THEN (AssetsInMillions_Individuals) /
+    (TotalAssetsInMillions) ELSE NULL END AS DOUBLE) AS "Individual_Asset_Ratio",
+  CAST(CASE WHEN (TotalAssetsInMillions) <> 0 THEN ((AssetsInMillions_MutualFunds) +
+    (AssetsInMillions_PrivateFunds)) / (TotalAssetsInMillions) ELSE NULL END AS DOUBLE) AS
+    "Alternative_Investment_Focus",
   CAST((Number_Employees) > 100 AS BOOLEAN) AS "Is_Large_Firm",
-  CAST((Number_Employees) <= 20 AND (AverageAccountSize) > 2200000.0 AS BOOLEAN) AS "Is_Boutique_Firm",
-  CAST((TotalAssetsInMillions) > 500 OR (Number_Investment_Advisory_Clients) > 100 AS BOOLEAN) AS "Has_Scale",
-  CAST((DATE_DIFF('DAY', DateOfHireAtCurrentFirm, CAST(pit_ts AS DATE)) / 365.25) < 2 AS BOOLEAN) AS "Is_New_To_Firm",
-  CAST((DATE_DIFF('DAY', DateBecameRep, CAST(pit_ts AS DATE)) / 365.25) > 10 AS BOOLEAN) AS "Is_Veteran_Advisor",
-  CAST(((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) > 3 AND (CASE WHEN ((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) <> 0 THEN (COALESCE((Number_YearsPriorFirm1), 0) + COALESCE((Number_YearsPriorFirm2), 0) + COALESCE((Number_YearsPriorFirm3), 0) + COALESCE((Number_YearsPriorFirm4), 0)) / ((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) ELSE NULL END) < 3 AS BOOLEAN) AS "High_Turnover_Flag",
-  CAST((AverageAccountSize) > 2200000.0 AND (PercentClients_Individuals) < 50 AS BOOLEAN) AS "Premium_Positioning",
-  CAST((PercentClients_Individuals) > 80 AND (AverageAccountSize) < 1200000.0 AS BOOLEAN) AS "Mass_Market_Focus",
-  CAST(CASE WHEN (Number_Employees) <> 0 THEN (Number_Investment_Advisory_Clients) / (Number_Employees) ELSE NULL END AS DOUBLE) AS "Clients_per_Employee",
-  CAST(CASE WHEN (Number_Employees) <> 0 THEN (Number_BranchAdvisors) / (Number_Employees) ELSE NULL END AS DOUBLE) AS "Branch_Advisor_Density",
-  CAST(CASE WHEN (Number_IAReps) <> 0 THEN (Number_Investment_Advisory_Clients) / (Number_IAReps) ELSE NULL END AS DOUBLE) AS "Clients_per_IARep",
+  CAST((Number_Employees) <= 20 AND (AverageAccountSize) > 2200000.0 AS BOOLEAN) AS
+    "Is_Boutique_Firm",
+  CAST((TotalAssetsInMillions) > 500 OR (Number_Investment_Advisory_Clients) > 100 AS BOOLEAN)
+    AS "Has_Scale",
+  CAST((DATE_DIFF('DAY', DateOfHireAtCurrentFirm, CAST(pit_ts AS DATE)) / 365.25) < 2 AS
+    BOOLEAN) AS "Is_New_To_Firm",
+  CAST((DATE_DIFF('DAY', DateBecameRep, CAST(pit_ts AS DATE)) / 365.25) > 10 AS BOOLEAN) AS
+    "Is_Veteran_Advisor",
+  CAST(((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN
+    (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS
+    NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) > 3
+    AND (CASE WHEN ((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN
+    (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS
+    NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) <> 0
+    THEN (COALESCE((Number_YearsPriorFirm1), 0) + COALESCE((Number_YearsPriorFirm2), 0) +
+    COALESCE((Number_YearsPriorFirm3), 0) + COALESCE((Number_YearsPriorFirm4), 0)) / ((CASE WHEN
+    (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm2) IS
+    NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS NULL THEN 0 ELSE 1 END) +
+    (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) ELSE NULL END) < 3 AS BOOLEAN)
+    AS "High_Turnover_Flag",
+  CAST((AverageAccountSize) > 2200000.0 AND (PercentClients_Individuals) < 50 AS BOOLEAN) AS
+    "Premium_Positioning",
+  CAST((PercentClients_Individuals) > 80 AND (AverageAccountSize) < 1200000.0 AS BOOLEAN) AS
+    "Mass_Market_Focus",
+  CAST(CASE WHEN (Number_Employees) <> 0 THEN (Number_Investment_Advisory_Clients) /
+    (Number_Employees) ELSE NULL END AS DOUBLE) AS "Clients_per_Employee",
+  CAST(CASE WHEN (Number_Employees) <> 0 THEN (Number_BranchAdvisors) / (Number_Employees) ELSE
+    NULL END AS DOUBLE) AS "Branch_Advisor_Density",
+  CAST(CASE WHEN (Number_IAReps) <> 0 THEN (Number_Investment_Advisory_Clients) /
+    (Number_IAReps) ELSE NULL END AS DOUBLE) AS "Clients_per_IARep",
   CAST((MilesToWork) > 50 AS BOOLEAN) AS "Remote_Work_Indicator",
   CAST((MilesToWork) <= 10 AS BOOLEAN) AS "Local_Advisor",
   CAST((NumberRIAFirmAssociations) > 1 AS BOOLEAN) AS "Multi_RIA_Relationships",
-  CAST((NumberFirmAssociations) > 2 OR (NumberRIAFirmAssociations) > 1 AS BOOLEAN) AS "Complex_Registration",
+  CAST((NumberFirmAssociations) > 2 OR (NumberRIAFirmAssociations) > 1 AS BOOLEAN) AS
+    "Complex_Registration",
   CAST((Percent_ClientsUS) > 90 AS BOOLEAN) AS "Primarily_US_Clients",
   CAST((Percent_ClientsUS) < 80 AS BOOLEAN) AS "International_Presence",
-  CAST(0.25 * (CASE WHEN ((DATE_DIFF('DAY', DateBecameRep, CAST(pit_ts AS DATE)) / 365.25) > 10) THEN 1 ELSE 0 END) + 0.25 * (CASE WHEN ((TotalAssetsInMillions) > 500 OR (Number_Investment_Advisory_Clients) > 100) THEN 1 ELSE 0 END) + 0.15 * (CASE WHEN ((DATE_DIFF('DAY', DateOfHireAtCurrentFirm, CAST(pit_ts AS DATE)) / 365.25) / (((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) + 1)) > 2.0 THEN 1 ELSE 0 END) + 0.15 * (CASE WHEN (IsPrimaryRIAFirm) THEN 1 ELSE 0 END) + 0.10 * (CASE WHEN (CASE WHEN (Number_Investment_Advisory_Clients) <> 0 THEN (TotalAssetsInMillions) / (Number_Investment_Advisory_Clients) ELSE NULL END) > 1.2 THEN 1 ELSE 0 END) + 0.10 * (CASE WHEN (((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) > 3 AND (CASE WHEN ((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) <> 0 THEN (COALESCE((Number_YearsPriorFirm1), 0) + COALESCE((Number_YearsPriorFirm2), 0) + COALESCE((Number_YearsPriorFirm3), 0) + COALESCE((Number_YearsPriorFirm4), 0)) / ((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) ELSE NULL END) < 3) THEN 0 ELSE 1 END) AS DOUBLE) AS "Quality_Score",
-  CAST((AUMGrowthRate_1Year) > 0 AND (AUMGrowthRate_5Year) > 0 AS BOOLEAN) AS "Positive_Growth_Trajectory",
+  CAST(0.25 * (CASE WHEN ((DATE_DIFF('DAY', DateBecameRep, CAST(pit_ts AS DATE)) / 365.25) > 10)
+    THEN 1 ELSE 0 END) + 0.25 * (CASE WHEN ((TotalAssetsInMillions) > 500 OR
+    (Number_Investment_Advisory_Clients) > 100) THEN 1 ELSE 0 END) + 0.15 * (CASE WHEN
+    ((DATE_DIFF('DAY', DateOfHireAtCurrentFirm, CAST(pit_ts AS DATE)) / 365.25) / (((CASE WHEN
+    (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm2) IS
+    NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS NULL THEN 0 ELSE 1 END) +
+    (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) + 1)) > 2.0 THEN 1 ELSE 0 END)
+    + 0.15 * (CASE WHEN (IsPrimaryRIAFirm) THEN 1 ELSE 0 END) + 0.10 * (CASE WHEN (CASE WHEN
+    (Number_Investment_Advisory_Clients) <> 0 THEN (TotalAssetsInMillions) /
+    (Number_Investment_Advisory_Clients) ELSE NULL END) > 1.2 THEN 1 ELSE 0 END) + 0.10 * (CASE
+    WHEN (((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN
+    (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS
+    NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) > 3
+    AND (CASE WHEN ((CASE WHEN (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN
+    (Number_YearsPriorFirm2) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS
+    NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) <> 0
+    THEN (COALESCE((Number_YearsPriorFirm1), 0) + COALESCE((Number_YearsPriorFirm2), 0) +
+    COALESCE((Number_YearsPriorFirm3), 0) + COALESCE((Number_YearsPriorFirm4), 0)) / ((CASE WHEN
+    (Number_YearsPriorFirm1) IS NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm2) IS
+    NULL THEN 0 ELSE 1 END) + (CASE WHEN (Number_YearsPriorFirm3) IS NULL THEN 0 ELSE 1 END) +
+    (CASE WHEN (Number_YearsPriorFirm4) IS NULL THEN 0 ELSE 1 END)) ELSE NULL END) < 3) THEN 0
+    ELSE 1 END) AS DOUBLE) AS "Quality_Score",
+  CAST((AUMGrowthRate_1Year) > 0 AND (AUMGrowthRate_5Year) > 0 AS BOOLEAN) AS
+    "Positive_Growth_Trajectory",
   CAST((AUMGrowthRate_1Year) > (AUMGrowthRate_5Year) / 5 AS BOOLEAN) AS "Accelerating_Growth",
   CAST(ISODOW(pit_ts) AS BIGINT) AS "Day_of_Contact",
   CAST((ISODOW(pit_ts)) >= 6 AS BOOLEAN) AS "Is_Weekend_Contact",
