@@ -1,5 +1,12 @@
 # Two entry points (see README): `make demo` and `make test`. Both install everything first.
-PYTHON ?= python3.11
+# The first of python3.11, 3.12, 3.13 that runs; override with `make PYTHON=/path/to/python`.
+ifndef PYTHON
+PYTHON := $(firstword $(foreach v,3.11 3.12 3.13,\
+	$(shell python$(v) -c "import sys" >/dev/null 2>&1 && echo python$(v))))
+endif
+ifeq ($(strip $(PYTHON)),)
+$(error no python3.11, python3.12 or python3.13 found; run make PYTHON=/path/to/python)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

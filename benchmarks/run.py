@@ -163,13 +163,13 @@ def run_benchmarks(
     machine = describe_machine()
     ls, py = _leadscore(), [sys.executable, "-m", "benchmarks.stage"]
     stages = [
-        run_stage("synth", [*ls, "synth", "--out", "raw", "--scale", str(scale),
+        run_stage("synth", [*ls, "synth", "--raw", "raw", "--scale", str(scale),
                             "--seed", str(seed)], workdir),
     ]  # fmt: skip
     manifest = json.loads((workdir / "raw" / "manifest.json").read_text())
     cfg = str(write_demo_config(workdir, SimpleNamespace(**manifest), seed))
     plan: list[tuple[str, list[str]]] = [
-        ("ingest", [*ls, "ingest", "raw", "--config", cfg]),
+        ("ingest", [*ls, "ingest", "--raw", "raw", "--config", cfg]),
         ("build+validate", [*ls, "build", "--config", cfg]),
         ("pandas baseline", [*py, "pandas", "--config", cfg, "--out", "pandas.json"]),
     ]

@@ -1,4 +1,4 @@
-"""Feature catalog: contents the plan requires, helpers, and load-time checks."""
+"""Feature catalog: required contents, helpers, and load-time checks."""
 
 from __future__ import annotations
 

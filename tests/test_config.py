@@ -1,4 +1,4 @@
-"""Config: defaults from the plan, and clear errors naming the key."""
+"""Config: the documented defaults, and clear errors naming the key."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Seed-scale checks (marker ``seed``): the synthetic world has DESIGN §4's figures and the build
-removes exactly what the generator planted. About 3 minutes; run with ``pytest -m seed``."""
+"""Seed-scale checks (marker ``seed``): the synthetic world has its documented figures and the
+build removes exactly what the generator planted. About 3 minutes; run with ``pytest -m seed``."""
 
 from __future__ import annotations
 

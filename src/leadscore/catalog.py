@@ -128,7 +128,7 @@ class Catalog(_Model):
             raise ValueError(f"duplicate feature names: {duplicates}")
         missing_pii = sorted(set(PII_COLUMNS) - set(self.pii))
         if missing_pii:
-            raise ValueError(f"pii list lacks the plan's PII columns {missing_pii}")
+            raise ValueError(f"pii list lacks the vendor files' PII columns {missing_pii}")
         for feature in self.features:
             if feature.name in self.pii and not feature.pii:
                 raise ValueError(f"feature {feature.name} is a PII column; mark it pii: true")

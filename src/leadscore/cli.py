@@ -10,13 +10,18 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from leadscore.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from leadscore.dataset import JoinMode
+    from leadscore.synthetic.truth import Signal as SignalName
 
 app = typer.Typer(
     help="Point-in-time lead scoring.",
@@ -26,11 +31,39 @@ app = typer.Typer(
 )
 console = Console()
 
+
+class Signal(StrEnum):
+    """How strongly the synthetic world's features drive conversion."""
+
+    default = "default"
+    weak = "weak"
+
+
+class Join(StrEnum):
+    """How the training set joins vendor vintages to leads."""
+
+    asof = "asof"
+    quarter = "quarter"
+
+
+_SIGNALS: dict[Signal, SignalName] = {Signal.default: "default", Signal.weak: "weak"}
+_JOINS: dict[Join, JoinMode] = {Join.asof: "asof", Join.quarter: "quarter"}
+
+
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Config file (default ./leadscore.toml).")
 ]
 OverrideOpt = Annotated[
     str | None, typer.Option(help="Ship despite failed model gates; the reason is recorded.")
+]
+RAW_HELP = "Raw delivery folder: vendor/ snapshots and crm/ exports (Lead.csv, Task.csv)."
+ScaleOpt = Annotated[
+    float,
+    typer.Option(min=0.0005, max=4.0, help="World size; 1.0 is the seed scale (79,000 leads)."),
+]
+SeedOpt = Annotated[int, typer.Option(help="Seed of every random step.")]
+SignalOpt = Annotated[
+    Signal, typer.Option(help="Strength of the planted signal (weak: a model that fails gates).")
 ]
 
 
@@ -71,51 +104,50 @@ def _call(fn: Callable[[], object]) -> object:
 
 @app.command()
 def synth(
-    out: Annotated[Path, typer.Option(help="Folder to write the world into.")] = Path("raw"),
-    scale: Annotated[float, typer.Option(min=0.0005, max=4.0)] = 1.0,
-    seed: int = 42,
-    signal: Annotated[str, typer.Option(help="default | weak")] = "default",
+    raw: Annotated[Path, typer.Option(help="Raw delivery folder to write (created).")] = Path(
+        "raw"
+    ),
+    scale: ScaleOpt = 1.0,
+    seed: SeedOpt = 42,
+    signal: SignalOpt = Signal.default,
 ) -> None:
-    """Generate the synthetic world (vendor files, Lead, Task, truth)."""
+    """Generate a synthetic world: vendor snapshots, CRM exports and the truth file."""
     from leadscore.pipeline import stage_synth
 
     _call(
-        lambda: stage_synth(out, scale=scale, seed=seed, signal=_signal(signal), console=console)
+        lambda: stage_synth(raw, scale=scale, seed=seed, signal=_SIGNALS[signal], console=console)
     )
-
-
-def _signal(value: str) -> Literal["default", "weak"]:
-    if value not in ("default", "weak"):
-        raise typer.BadParameter("signal is 'default' or 'weak'")
-    return value  # type: ignore[return-value]
 
 
 @app.command()
 def ingest(
-    src: Annotated[Path, typer.Argument(help="Delivery folder with vendor/ and crm/.")],
+    raw: Annotated[Path, typer.Option(help=RAW_HELP)] = Path("raw"),
     config: ConfigOpt = None,
 ) -> None:
     """Load vendor snapshots and CRM exports into the warehouse."""
     from leadscore.pipeline import stage_ingest
 
     cfg = _settings(config)
-    _call(lambda: stage_ingest(cfg, src, console=console))
+    _call(lambda: stage_ingest(cfg, raw, console=console))
 
 
 @app.command()
 def build(
     join: Annotated[
-        str, typer.Option(help="asof (correct) | quarter (the plan's, leaks)")
-    ] = "asof",
+        Join | None,
+        typer.Option(
+            help="asof: vintages available by contact time (correct). quarter: the contact "
+            "quarter's vintage (leaks; for comparison). Default: the config's dataset.join."
+        ),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Build the point-in-time training set and run the validation gates."""
     from leadscore.pipeline import stage_build
 
     cfg = _settings(config)
-    if join not in ("asof", "quarter"):
-        raise typer.BadParameter("join is 'asof' or 'quarter'")
-    _call(lambda: stage_build(cfg, join=join, console=console))  # type: ignore[arg-type]
+    chosen = _JOINS[join] if join is not None else cfg.dataset.join
+    _call(lambda: stage_build(cfg, join=chosen, console=console))
 
 
 @app.command()
@@ -142,7 +174,11 @@ def train(
 @app.command()
 def explain(
     reference: Annotated[
-        Path | None, typer.Option(help="CSV of a previous model's ranking (rank,feature,gain).")
+        Path | None,
+        typer.Option(
+            help="CSV of a previous model's ranking (rank,feature,gain). Default: "
+            "the config's project.reference_importance, else the packaged m5 ranking."
+        ),
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -155,7 +191,13 @@ def explain(
 
 @app.command()
 def score(
-    as_of: Annotated[str, typer.Option("--as-of", help="Score leads contacted up to this time.")],
+    as_of: Annotated[
+        str,
+        typer.Option(
+            "--as-of",
+            help="Score leads contacted up to this time (with a zone: 2025-11-01T00:00:00Z).",
+        ),
+    ],
     config: ConfigOpt = None,
 ) -> None:
     """Score new contacted leads: warehouse table, Salesforce upsert file, rejects."""
@@ -168,7 +210,8 @@ def score(
 @app.command()
 def run(
     raw: Annotated[
-        Path | None, typer.Option(help="Delivery folder to ingest first (skip to reuse tables).")
+        Path | None,
+        typer.Option(help=RAW_HELP + " Ingested first; leave out to reuse the tables."),
     ] = None,
     override: OverrideOpt = None,
     config: ConfigOpt = None,
@@ -182,10 +225,12 @@ def run(
 
 @app.command()
 def demo(
-    workdir: Annotated[Path, typer.Option(help="Working folder (created).")] = Path("demo"),
-    scale: Annotated[float, typer.Option(min=0.0005, max=4.0)] = 1.0,
-    seed: int = 42,
-    signal: Annotated[str, typer.Option(help="default | weak")] = "default",
+    workdir: Annotated[
+        Path, typer.Option(help="Working folder (created): raw/, data/, models/, reports/.")
+    ] = Path("demo"),
+    scale: ScaleOpt = 1.0,
+    seed: SeedOpt = 42,
+    signal: SignalOpt = Signal.default,
     override: OverrideOpt = None,
 ) -> None:
     """Generate a synthetic world in WORKDIR and run the whole pipeline on it."""
@@ -196,7 +241,7 @@ def demo(
             workdir,
             scale=scale,
             seed=seed,
-            signal=_signal(signal),
+            signal=_SIGNALS[signal],
             console=console,
             override_reason=override,
         )

@@ -92,7 +92,7 @@ class VendorConfig(_Section):
 
 
 class DatasetConfig(_Section):
-    """Training and scoring set construction (DESIGN rules 1-3)."""
+    """Training and scoring set construction (point in time, label, one row per lead)."""
 
     label_window_days: int = Field(30, ge=1, le=365)
     as_of: datetime | None = Field(
@@ -129,7 +129,7 @@ class ValidateConfig(_Section):
 
 
 class TrainConfig(_Section):
-    """Model selection and training (DESIGN rule 4)."""
+    """Model selection and training (time-ordered, honest evaluation)."""
 
     cv_folds: int = Field(5, ge=2, le=20)
     cv_gap_days: int = Field(30, ge=0)
@@ -148,7 +148,7 @@ class TrainConfig(_Section):
 
 
 class GatesConfig(_Section):
-    """Model gates; the plan's thresholds are the defaults."""
+    """Model gates; the defaults are the business's ship thresholds."""
 
     min_aucpr: float = Field(0.20, ge=0, le=1)
     ship_threshold_aucpr: float = Field(0.35, ge=0, le=1)

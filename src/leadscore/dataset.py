@@ -2,7 +2,8 @@
 
 Reads ``crm_leads`` and the all-vintage reps/firms views; writes ``training_set`` (one row per
 eligible contacted lead: features and label), ``build_exclusions`` (lead id + reason) and
-``scoring_set``. Training and scoring share :func:`pit_sql` (DESIGN rules 1, 2, 3 and 6).
+``scoring_set``. Training and scoring share :func:`pit_sql`, so a lead's features are the same
+in both (docs/point-in-time.md).
 """
 
 from __future__ import annotations
@@ -121,6 +122,10 @@ class ScoringSetResult:
 
 
 # ---------------------------------------------------------------------------- SQL generator
+#: Width of a wrapped catalog expression's lines (they sit 2-4 columns in).
+_WIDTH = 94
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -135,100 +140,164 @@ def _str_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _columns(items: list[str], indent: str = "    ") -> str:
+    """One select item per line (multi-line items keep their own layout, indented)."""
+    return ",\n".join(indent + item.replace("\n", "\n" + indent) for item in items)
+
+
+def _words(sql: str) -> list[str]:
+    """``sql`` split at the spaces outside string literals and quoted names."""
+    words, start, quote = [], 0, ""
+    for i, char in enumerate(sql):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == " ":
+            words.append(sql[start:i])
+            start = i + 1
+    return [w for w in [*words, sql[start:]] if w]
+
+
+def _wrapped(item: str, width: int = _WIDTH) -> str:
+    """A long one-line select item wrapped at spaces outside quotes (same SQL: a newline is
+    whitespace); continuation lines are indented under the item."""
+    if len(item) <= width:
+        return item
+    lines = [""]
+    for word in _words(item):
+        if lines[-1] and len(lines[-1]) + 1 + len(word) > width:
+            lines.append(word)
+        else:
+            lines[-1] = f"{lines[-1]} {word}" if lines[-1] else word
+    return "\n  ".join(lines)
+
+
 def _spine_cte(ctx: PitContext) -> str:
     contact = f"l.{_q(ctx.contacted_ts_col)}"
     if ctx.training:
         pit = contact
     else:
         as_of = _ts_literal(ctx.as_of)
-        pit = f"CASE WHEN {contact} IS NULL OR {contact} > {as_of} THEN {as_of} ELSE {contact} END"
+        pit = f"CASE\n  WHEN {contact} IS NULL\n    OR {contact} > {as_of}\n  THEN {as_of}\n"
+        pit += f"  ELSE {contact}\nEND"
     if ctx.lead_ids is not None:
-        ids = ", ".join(_str_literal(i) for i in ctx.lead_ids) or "NULL"
-        where = f"CAST(l.{_q(ctx.lead_id_col)} AS VARCHAR) IN ({ids})"
+        ids = ",\n      ".join(_str_literal(i) for i in ctx.lead_ids) or "NULL"
+        where = f"CAST(l.{_q(ctx.lead_id_col)} AS VARCHAR) IN (\n      {ids}\n    )"
     elif ctx.training:
         where = f"{contact} IS NOT NULL"
     else:
-        where = f"{contact} IS NOT NULL AND {contact} <= {_ts_literal(ctx.as_of)}"
+        where = f"{contact} IS NOT NULL\n    AND {contact} <= {_ts_literal(ctx.as_of)}"
     scope = "the contacted leads" if ctx.training else "the leads to score"
-    return f"""-- 1. Restrict leads to {scope}; one row per lead id
+    columns = [
+        f"CAST(l.{_q(ctx.lead_id_col)} AS VARCHAR) AS lead_id",
+        'l."RepCRD" AS "RepCRD"',
+        "l.crd_status AS crd_status",
+        f'l.{_q(ctx.owner_col)} AS "OwnerId"',
+        f"{contact} AS contact_ts",
+        f"l.{_q(ctx.converted_ts_col)} AS converted_ts",
+        f"{pit} AS pit_ts",
+    ]
+    return f"""-- 1. Restrict: {scope}, one row per lead id
 --    (duplicate ids: earliest contact, then lowest RepCRD).
 lead_spine AS (
   SELECT
-    CAST(l.{_q(ctx.lead_id_col)} AS VARCHAR) AS lead_id,
-    l."RepCRD" AS "RepCRD",
-    l.crd_status AS crd_status,
-    l.{_q(ctx.owner_col)} AS "OwnerId",
-    {contact} AS contact_ts,
-    l.{_q(ctx.converted_ts_col)} AS converted_ts,
-    {pit} AS pit_ts
+{_columns(columns)}
   FROM {ctx.leads_table} AS l
   WHERE {where}
   QUALIFY ROW_NUMBER() OVER (
-    PARTITION BY l.{_q(ctx.lead_id_col)} ORDER BY {contact} NULLS LAST, l."RepCRD" NULLS LAST
+    PARTITION BY l.{_q(ctx.lead_id_col)}
+    ORDER BY {contact} NULLS LAST, l."RepCRD" NULLS LAST
   ) = 1
 )"""
 
 
+def _candidates_cte(
+    name: str, source: str, key: str, columns: list[str], prefix: str, restrict: str
+) -> str:
+    """Step 1 for a vintage table: the only place its columns are named."""
+    items = [_q(c) for c in columns]
+    items += [f"snapshot_quarter AS {prefix}_snapshot_quarter"]
+    items += [f"available_at AS {prefix}_available_at"]
+    return f"""{name} AS (
+  SELECT
+{_columns(items)}
+  FROM {source}
+  WHERE {_q(key)} IN ({restrict})
+)"""
+
+
 def _vintage_ctes(ctx: PitContext, rep_cols: list[str], firm_cols: list[str]) -> str:
-    reps_select = ", ".join(_q(c) for c in ["RepCRD", "RIAFirmCRD", *rep_cols])
-    firms_select = ", ".join(_q(c) for c in ["RIAFirmCRD", *firm_cols])
-    reps_cols = ", ".join(f"r.{_q(c)}" for c in ["RepCRD", "RIAFirmCRD", *rep_cols])
-    firms_cols = ", ".join(f"f.{_q(c)}" for c in firm_cols) or "NULL AS _no_firm_columns"
     if ctx.join == "asof":
-        reps_on = "r.available_at <= s.pit_ts"
-        firms_on = "f.available_at <= s.pit_ts"
-        step2 = "2. Join on CRD with available_at <= the lead's point in time (as-of join)."
+        reps_on = "r.reps_available_at <= s.pit_ts"
+        firms_on = "f.firms_available_at <= s.pit_ts"
+        step2 = "2. Join on key with available_at <= the lead's point in time (as-of join)."
     else:
-        reps_on = (
-            "r.snapshot_quarter = CAST(DATE_TRUNC('quarter', CAST(s.pit_ts AS DATE)) AS DATE)"
-        )
-        firms_on = "f.snapshot_quarter = ra.reps_snapshot_quarter"
-        step2 = "2. Join on CRD and contact_quarter = snapshot_quarter (the plan's join; leaks)."
-    return f"""-- 1b. Restrict vintages to the spine's CRDs first, so the join touches few rows.
-reps_candidates AS (
-  SELECT {reps_select}, snapshot_quarter, available_at
-  FROM {ctx.reps_table}
-  WHERE "RepCRD" IN (SELECT "RepCRD" FROM lead_spine WHERE "RepCRD" IS NOT NULL)
-),
+        quarter = "CAST(DATE_TRUNC('quarter', CAST(s.pit_ts AS DATE)) AS DATE)"
+        reps_on = f"r.reps_snapshot_quarter\n      = {quarter}"
+        firms_on = "f.firms_snapshot_quarter = r.reps_snapshot_quarter"
+        step2 = "2. Join on key and contact quarter = snapshot_quarter (leaks: for comparison)."
+    reps = _candidates_cte(
+        "reps_candidates", ctx.reps_table, "RepCRD", ["RepCRD", "RIAFirmCRD", *rep_cols],
+        "reps", 'SELECT "RepCRD" FROM lead_spine WHERE "RepCRD" IS NOT NULL',
+    )  # fmt: skip
+    firms = _candidates_cte(
+        "firms_candidates", ctx.firms_table, "RIAFirmCRD", ["RIAFirmCRD", *firm_cols],
+        "firms", 'SELECT "RIAFirmCRD" FROM reps_pit WHERE "RIAFirmCRD" IS NOT NULL',
+    )  # fmt: skip
+    return f"""-- 1. Restrict the reps vintages to the spine's CRDs, so the join touches few rows.
+{reps},
 -- {step2}
 -- 3. Break ties: latest available_at, then latest snapshot_quarter.
 -- 4. Keep the latest: one reps row per lead.
 reps_pit AS (
-  SELECT s.lead_id, {reps_cols},
-    r.snapshot_quarter AS reps_snapshot_quarter, r.available_at AS reps_available_at
+  SELECT
+    s.lead_id,
+    r.*
   FROM lead_spine AS s
-  JOIN reps_candidates AS r ON r."RepCRD" = s."RepCRD" AND {reps_on}
+  JOIN reps_candidates AS r
+    ON r."RepCRD" = s."RepCRD"
+    AND {reps_on}
   QUALIFY ROW_NUMBER() OVER (
-    PARTITION BY s.lead_id ORDER BY r.available_at DESC, r.snapshot_quarter DESC
+    PARTITION BY s.lead_id
+    ORDER BY r.reps_available_at DESC, r.reps_snapshot_quarter DESC
   ) = 1
 ),
--- 2.-4. again for firms: the rep row's RIAFirmCRD, as of the same point in time.
-firms_candidates AS (
-  SELECT {firms_select}, snapshot_quarter, available_at
-  FROM {ctx.firms_table}
-  WHERE "RIAFirmCRD" IN (SELECT "RIAFirmCRD" FROM reps_pit WHERE "RIAFirmCRD" IS NOT NULL)
-),
+-- 1. Restrict the firms vintages to the firms of the matched rep rows.
+{firms},
+-- {step2}
+--    The firm is the rep row's RIAFirmCRD, at the same point in time.
+-- 3. Break ties: latest available_at, then latest snapshot_quarter.
+-- 4. Keep the latest: one firms row per lead.
 firms_pit AS (
-  SELECT ra.lead_id, {firms_cols},
-    f.snapshot_quarter AS firms_snapshot_quarter, f.available_at AS firms_available_at
-  FROM reps_pit AS ra
-  JOIN lead_spine AS s ON s.lead_id = ra.lead_id
-  JOIN firms_candidates AS f ON f."RIAFirmCRD" = ra."RIAFirmCRD" AND {firms_on}
+  SELECT
+    r.lead_id,
+    f.*
+  FROM reps_pit AS r
+  JOIN lead_spine AS s ON s.lead_id = r.lead_id
+  JOIN firms_candidates AS f
+    ON f."RIAFirmCRD" = r."RIAFirmCRD"
+    AND {firms_on}
   QUALIFY ROW_NUMBER() OVER (
-    PARTITION BY ra.lead_id ORDER BY f.available_at DESC, f.snapshot_quarter DESC
+    PARTITION BY r.lead_id
+    ORDER BY f.firms_available_at DESC, f.firms_snapshot_quarter DESC
   ) = 1
 ),
-reps_seen AS (SELECT DISTINCT "RepCRD" FROM reps_candidates)"""
+-- The CRDs present in some reps vintage (tells "not found" from "not yet delivered").
+reps_seen AS (
+  SELECT DISTINCT "RepCRD"
+  FROM reps_candidates
+)"""
 
 
-def _joined_cte(rep_cols: list[str], firm_cols: list[str]) -> str:
-    cols = [f"r.{_q(c)}" for c in ["RIAFirmCRD", *rep_cols]]
-    cols += [f"f.{_q(c)}" for c in firm_cols]
-    cols += [f"r.{c}" for c in VINTAGE_COLUMNS[:2]] + [f"f.{c}" for c in VINTAGE_COLUMNS[2:]]
-    return f"""-- 5. Left-join back to the lead spine so no lead disappears silently; say why
+def _joined_cte() -> str:
+    return """-- 5. Left-join back to the lead spine, so no lead disappears silently; say why
 --    a lead has no vintage.
 joined AS (
-  SELECT s.*, {", ".join(cols)},
+  SELECT
+    s.*,
+    r.* EXCLUDE (lead_id, "RepCRD"),
+    f.* EXCLUDE (lead_id, "RIAFirmCRD"),
     CASE
       WHEN s.crd_status = 'missing' THEN 'crd_missing'
       WHEN s.crd_status = 'malformed' OR s."RepCRD" IS NULL THEN 'crd_malformed'
@@ -243,35 +312,42 @@ joined AS (
 )"""
 
 
-def _final_select(ctx: PitContext, catalog: Catalog) -> str:
+def _label_columns(ctx: PitContext) -> list[str]:
     window = f"INTERVAL {int(ctx.label_window_days)} DAY"
-    out = ["lead_id", '"RepCRD"', '"OwnerId"', "contact_ts"]
-    if ctx.training:
-        censor_from = _ts_literal(ctx.as_of)
-        out += [
-            "converted_ts",
-            "DATE_DIFF('day', CAST(contact_ts AS DATE), CAST(converted_ts AS DATE))"
-            " AS days_to_conversion",
-            "CAST(CASE WHEN converted_ts >= contact_ts AND converted_ts <= contact_ts + "
-            f"{window} THEN 1 ELSE 0 END AS BIGINT) AS target",
-        ]
-    else:
-        out.append("pit_ts")
+    return [
+        "converted_ts",
+        "DATE_DIFF('day', CAST(contact_ts AS DATE), CAST(converted_ts AS DATE))"
+        " AS days_to_conversion",
+        "CAST(\n  CASE\n    WHEN converted_ts >= contact_ts\n"
+        f"    AND converted_ts <= contact_ts + {window}\n    THEN 1\n    ELSE 0\n  END\n"
+        "AS BIGINT) AS target",
+    ]
+
+
+def _exclusion_column(ctx: PitContext) -> str:
+    window = f"INTERVAL {int(ctx.label_window_days)} DAY"
+    return (
+        "CASE\n  WHEN pit_status <> 'ok' THEN pit_status\n"
+        "  WHEN converted_ts < contact_ts THEN 'negative_days'\n"
+        f"  WHEN contact_ts > {_ts_literal(ctx.as_of)} - {window}\n"
+        "  THEN 'right_censored'\nEND AS exclusion_reason"
+    )
+
+
+def _final_select(ctx: PitContext, catalog: Catalog) -> str:
+    out = [_q(c) for c in KEY_COLUMNS]
+    out += _label_columns(ctx) if ctx.training else ["pit_ts"]
     out += list(VINTAGE_COLUMNS)
-    out += [catalog.select_sql(s.name) for s in catalog.segments]
-    out += [catalog.select_sql(name) for name in catalog.model_features()]
+    out += [_wrapped(catalog.select_sql(s.name)) for s in catalog.segments]
+    out += [_wrapped(catalog.select_sql(name)) for name in catalog.model_features()]
     out.append("pit_status")
     if ctx.training:
-        out.append(
-            "CASE WHEN pit_status <> 'ok' THEN pit_status"
-            " WHEN converted_ts < contact_ts THEN 'negative_days'"
-            f" WHEN contact_ts > {censor_from} - {window} THEN 'right_censored'"
-            " END AS exclusion_reason"
-        )
-    body = ",\n  ".join(out)
+        out.append(_exclusion_column(ctx))
+    label = ", the label and the exclusion reason" if ctx.training else ""
     return (
-        f"-- 6. Features from the catalog, segments{' and the label' if ctx.training else ''}.\n"
-        f"SELECT\n  {body}\nFROM joined"
+        f"-- 6. Output: keys, vintages, catalog segments and features{label}.\n"
+        "--    (Catalog expressions are compiled from features.yaml and wrapped at spaces.)\n"
+        f"SELECT\n{_columns(out, '  ')}\nFROM joined"
     )
 
 
@@ -280,23 +356,18 @@ def pit_sql(ctx: PitContext, catalog: Catalog) -> str:
 
     One output row per lead of the spine (invariant), whether or not it matched a vintage:
     ``pit_status`` says why not, and in training ``exclusion_reason`` is NULL for the rows
-    that belong in the training set.
+    that belong in the training set. Each column is on its own line and each vintage column
+    is named once (in its ``*_candidates`` step); ``tests/golden/`` holds the expected text.
     """
     raw = catalog.raw_columns() | {"Home_MetropolitanArea", "TotalAssetsInMillions"}
     rep_cols = sorted(c for c in raw if c in REPS_COLUMNS and c not in ("RepCRD", "RIAFirmCRD"))
     firm_cols = sorted(c for c in raw if c in _FIRM_ONLY)
     header = (
         f"-- leadscore point-in-time query: join={ctx.join}, "
-        f"{'training (label on)' if ctx.training else 'scoring (label off)'}, "
-        f"as_of={ctx.as_of.astimezone(UTC).isoformat()}, catalog={catalog.fingerprint[:12]}"
+        f"{'training (label on)' if ctx.training else 'scoring (label off)'},\n"
+        f"-- as_of={ctx.as_of.astimezone(UTC).isoformat()}, catalog={catalog.fingerprint[:12]}"
     )
-    ctes = ",\n".join(
-        [
-            _spine_cte(ctx),
-            _vintage_ctes(ctx, rep_cols, firm_cols),
-            _joined_cte(rep_cols, firm_cols),
-        ]
-    )
+    ctes = ",\n".join([_spine_cte(ctx), _vintage_ctes(ctx, rep_cols, firm_cols), _joined_cte()])
     return f"{header}\nWITH\n{ctes}\n{_final_select(ctx, catalog)}"
 
 
@@ -330,7 +401,7 @@ def build_training_set(
     """Build the point-in-time training set in the warehouse.
 
     Args:
-        join: ``asof`` (default from config) or ``quarter`` (the plan's leaky join, for
+        join: ``asof`` (default from config) or ``quarter`` (the legacy leaky join, for
             comparison; writes ``training_set_quarter`` unless ``table`` is given).
         as_of: extraction time for right-censoring (default ``cfg.dataset.as_of``, else the
             latest CRM timestamp).
@@ -348,15 +419,13 @@ def build_training_set(
     as_of, source = resolve_as_of(wh, cfg, as_of)
     ctx = PitContext.from_settings(cfg, join=join, training=True, as_of=as_of)
     sql = pit_sql(ctx, catalog)
-    wanted = [*KEY_COLUMNS, *LABEL_COLUMNS, *VINTAGE_COLUMNS]
-    wanted += [s.name for s in catalog.segments] + catalog.model_features()
-    select = ", ".join(_q(c) for c in wanted)
     with wh.transaction():
         wh.execute(f"CREATE OR REPLACE TABLE {spine} AS\n{sql}")
         timing["pit_join_s"] = time.perf_counter() - started
         wh.execute(
-            f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM {spine}"
-            " WHERE exclusion_reason IS NULL ORDER BY contact_ts, lead_id"
+            f"CREATE OR REPLACE TABLE {table} AS\n"
+            f"SELECT * EXCLUDE (pit_status, exclusion_reason)\nFROM {spine}\n"
+            "WHERE exclusion_reason IS NULL\nORDER BY contact_ts, lead_id"
         )
         wh.execute(
             f"CREATE OR REPLACE TABLE {exclusions_table} AS SELECT lead_id, "

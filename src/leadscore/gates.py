@@ -1,4 +1,5 @@
-"""Gate verdicts shared by every stage: a named check, its figure and threshold (rule 5).
+"""Gate verdicts shared by every stage: a named check, its figure and threshold
+(rule 5 in docs/design.md).
 
 A stage returns :class:`GateResult` records; a failed one becomes :class:`GateFailed`, whose
 message names the gate, the figure, the threshold and the report, and which the CLI turns into

@@ -117,7 +117,7 @@ def stage_build(
 
 
 def stage_quarter_comparison(cfg: Settings, console: Console | None = None) -> dict[str, Any]:
-    """Build the plan's quarter-join set beside the real one and count how much it leaks.
+    """Build the legacy quarter-join set beside the real one and count how much it leaks.
 
     Writes ``reports/build/build_quarter.json``; the as-of training set is not touched.
     """
@@ -132,7 +132,7 @@ def stage_quarter_comparison(cfg: Settings, console: Console | None = None) -> d
     out = {**build.to_dict(), **{k: v for k, v in figures.items() if k != "examples"}}
     write_json(cfg.project.reports_dir / "build" / "build_quarter.json", out)
     _console(console).print(
-        f"the plan's quarter join would leak: {figures['leakage_records_matched']:,} of "
+        f"the legacy quarter join would leak: {figures['leakage_records_matched']:,} of "
         f"{figures['matched_records']:,} matched leads see a snapshot delivered after contact"
     )
     return out

@@ -115,7 +115,7 @@ TASK_COLUMNS: Final[dict[str, LogicalType]] = {
 #: Columns a vendor file may lack without failing ingest (everything else is required).
 OPTIONAL_VENDOR_COLUMNS: Final[frozenset[str]] = frozenset({"processed_at"})
 
-#: The plan's 12 PII columns: never features.
+#: The 12 PII columns of the vendor files: never features.
 PII_COLUMNS: Final[tuple[str, ...]] = (
     "FirstName",
     "LastName",

@@ -1,7 +1,8 @@
 """The synthetic world: seeded vendor vintages, CRM exports and the truth behind them.
 
 ``generate_world`` writes a raw delivery folder with the real schema and the real traps
-(see DESIGN.md §4); ``truth/`` holds the generating model's answers and is never trained on.
+(see docs/design.md, "The synthetic world"); ``truth/`` holds the generating model's answers
+and is never trained on.
 """
 
 from leadscore.synthetic.timeline import AS_OF, DELIVERY_LAG_DAYS, LABEL_WINDOW_DAYS

@@ -1,7 +1,7 @@
 """BigQuery warehouse (production), through the official ``google-cloud-bigquery`` client.
 
 SQL arrives in DuckDB's dialect with bare names; it is transpiled with sqlglot and every bare
-table is qualified with the dataset (``LeadScoring.snapshot_reps_2024_q1``), as in the plan.
+table is qualified with the dataset (``LeadScoring.snapshot_reps_2024_q1``).
 BigQuery has no multi-statement transaction across load jobs, so ``transaction`` runs its
 statements as one BigQuery script inside ``BEGIN TRANSACTION ... COMMIT TRANSACTION``.
 """
