@@ -191,7 +191,7 @@ def test_compare_with_the_m5_reference_file() -> None:
 
     from leadscore.explain.shap import load_reference
 
-    # the packaged copy of shared/reference/m5_importance.csv
+    # the packaged reference ranking (reference/m5_importance.csv)
     path = Path(str(resources.files("leadscore") / "reference" / "m5_importance.csv"))
 
     ref = load_reference(path)

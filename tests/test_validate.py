@@ -169,7 +169,7 @@ def test_quarter_join_report_says_it_leaks(cfg):
                                    raise_on_failure=False)  # fmt: skip
     assert [g.name for g in result.failed()] == ["temporal_leakage"]
     text = (cfg.project.reports_dir / "validate" / "leakage.md").read_text()
-    assert "quarter join" in text and "leaks" in text and "DESIGN §5" in text
+    assert "quarter join" in text and "leaks" in text and "docs/point-in-time.md" in text
 
 
 # --------------------------------------------------------------------- contract on later loads

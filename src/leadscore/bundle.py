@@ -1,4 +1,4 @@
-"""Model bundle: write and load ``models/<version>/`` with a SHA-256 manifest (DESIGN rule 8).
+"""Model bundle: write and load ``models/<version>/`` with a SHA-256 manifest (rule 8 of docs/design.md).
 
 Reads a :class:`~leadscore.train.fit.TrainResult`; writes the booster in XGBoost's own JSON
 format, preprocessing, calibrators, catalog, contract, config, folds, metrics and gates as

@@ -1,4 +1,4 @@
-"""The data checks of the validate stage (the plan's Steps 3.1, 3.2 and the data gates).
+"""The data checks of the validate stage (class balance, leakage and the data gates).
 
 Each takes the training frame and returns a :class:`CheckReport`; none does I/O.
 """
@@ -42,7 +42,7 @@ def _after(available: pd.Series, contact: pd.Series) -> pd.Series:
 
 
 def check_leakage(df: pd.DataFrame, join: str, n_total: int | None = None) -> CheckReport:
-    """Temporal leakage (Step 3.2): a joined snapshot that became available after contact."""
+    """Temporal leakage: a joined snapshot that became available after contact."""
     total = int(n_total if n_total is not None else len(df))
     matched = int(df["reps_snapshot_quarter"].notna().sum())
     leak = _after(df["reps_available_at"], df["contact_ts"]) | _after(
@@ -65,9 +65,9 @@ def check_leakage(df: pd.DataFrame, join: str, n_total: int | None = None) -> Ch
     gate = GateResult.check("temporal_leakage", n_leak, 0, "==")
     if join == "quarter" and n_leak:
         verdict = (
-            f"The quarter join (the plan's `contact_quarter = snapshot_quarter`) leaks: "
+            f"The quarter join (`contact_quarter = snapshot_quarter`) leaks: "
             f"{n_leak} matched rows saw a snapshot that was not yet available at contact. "
-            "This is why leadscore joins as-of on availability time (DESIGN §5)."
+            "This is why leadscore joins as-of on availability time (see docs/point-in-time.md)."
         )
     elif n_leak:
         verdict = f"{n_leak} rows saw a snapshot that was not yet available at contact: STOP."
@@ -75,7 +75,7 @@ def check_leakage(df: pd.DataFrame, join: str, n_total: int | None = None) -> Ch
         verdict = f"0 leaks ({join} join): every joined snapshot was available at contact."
     rows = [(k, v) for k, v in figures.items() if k != "examples"]
     md = f"{md_table(['metric', 'value'], rows)}\n\n{verdict}"
-    return CheckReport("leakage", "Temporal leakage (Step 3.2)", figures, md, [gate])
+    return CheckReport("leakage", "Temporal leakage", figures, md, [gate])
 
 
 def _rates(df: pd.DataFrame, by: pd.Series) -> list[dict]:
@@ -89,7 +89,7 @@ def _rates(df: pd.DataFrame, by: pd.Series) -> list[dict]:
 def check_class_distribution(
     df: pd.DataFrame, catalog: Catalog, cfg: ValidateConfig
 ) -> CheckReport:
-    """Class distribution (Step 3.1) and the imbalance-ratio gate."""
+    """Class distribution and the imbalance-ratio gate."""
     n, n_pos = len(df), int(df["target"].sum())
     n_converted = int(df["converted_ts"].notna().sum())
     ratio = (n - n_pos) / n_pos if n_pos else float("inf")
@@ -117,7 +117,7 @@ def check_class_distribution(
             + md_table(["segment", "n", "positives", "rate"], rows)
         )
     return CheckReport(
-        "class_distribution", "Class distribution (Step 3.1)", figures, "\n\n".join(parts), [gate]
+        "class_distribution", "Class distribution", figures, "\n\n".join(parts), [gate]
     )
 
 

@@ -1,4 +1,4 @@
-"""Schema contract (the plan's Step 3.4): generated from the catalog and the training data,
+"""Schema contract: generated from the catalog and the training data,
 saved as JSON, enforced on every later load.
 
 ``enforce_contract`` fails a whole table (build, train); ``contract_violations`` gives per-row

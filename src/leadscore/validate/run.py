@@ -76,9 +76,7 @@ def _check_contract(
         + "\n\n### Contract\n\n"
         + md_table(["column", "dtype", "nullable", "valid range", "p0.1-p99.9", "mutable"], cols)
     )
-    report = CheckReport(
-        "schema_contract", "Schema contract (Step 3.4)", {"problems": problems}, md, [gate]
-    )
+    report = CheckReport("schema_contract", "Schema contract", {"problems": problems}, md, [gate])
     if problems:
         report.error = ContractViolation(problems, None)
     return report, contract
