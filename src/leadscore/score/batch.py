@@ -29,10 +29,10 @@ from leadscore.explain.shap import (
     fold_contributions,
     lead_drivers,
 )
+from leadscore.faults import crash_point
 from leadscore.io import provenance
 from leadscore.progress import ProgressFn, no_progress
 from leadscore.score.checks import ScoreRejected, check_rows
-from leadscore.faults import crash_point
 from leadscore.score.runs import csv_path, finish_run, repair_runs, reserve_run
 from leadscore.score.salesforce import write_field_mapping
 from leadscore.score.tables import (
