@@ -227,7 +227,16 @@ def parse_settings(data: dict[str, object], source: str = "<config>") -> Setting
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    """Read ``leadscore.toml`` (or defaults when there is none) anchored at its folder."""
+    """Read ``path`` (default ``./leadscore.toml``) anchored at its folder.
+
+    Without ``path`` and without ``./leadscore.toml`` the defaults apply, anchored at the
+    current folder.
+
+    Raises:
+        ConfigError: ``path`` was given and is not a file, or the file is invalid.
+    """
+    if path is not None and not Path(path).is_file():
+        raise ConfigError(f"config file {path} does not exist")
     path = path or Path.cwd() / CONFIG_FILE
     if not path.exists():
         return Settings().resolve(path.parent)
