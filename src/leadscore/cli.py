@@ -103,12 +103,18 @@ def _signal(value: str) -> Literal["default", "weak"]:
 def ingest(
     src: Annotated[Path, typer.Argument(help="Delivery folder with vendor/ and crm/.")],
     config: ConfigOpt = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="Load vendor files that differ from a loaded quarter (backed up)."
+        ),
+    ] = False,
 ) -> None:
     """Load vendor snapshots and CRM exports into the warehouse."""
     from leadscore.pipeline import stage_ingest
 
     cfg = _settings(config)
-    _call(lambda: stage_ingest(cfg, src, console=console))
+    _call(lambda: stage_ingest(cfg, src, console=console, replace=replace))
 
 
 @app.command()

@@ -91,6 +91,18 @@ class VendorConfig(_Section):
     timestamp_zone: str | None = None
 
 
+class IngestConfig(_Section):
+    """What a delivery may contain before ingest refuses it."""
+
+    max_cast_failure_rate: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Per file and column: the share of non-blank values that may fail to cast"
+        " (become NULL). Above it (at 95% confidence) ingest fails; below it, a warning.",
+    )
+
+
 class DatasetConfig(_Section):
     """Training and scoring set construction (DESIGN rules 1-3)."""
 
@@ -174,6 +186,7 @@ class Settings(_Section):
     warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
     crm: CrmConfig = Field(default_factory=CrmConfig)
     vendor: VendorConfig = Field(default_factory=VendorConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
     train: TrainConfig = Field(default_factory=TrainConfig)

@@ -71,13 +71,32 @@ def stage_synth(
     return manifest
 
 
-def stage_ingest(cfg: Settings, src: Path, console: Console | None = None) -> Any:
-    """Load a delivery folder into the warehouse and write the data quality report."""
+def stage_ingest(
+    cfg: Settings, src: Path, console: Console | None = None, replace: bool = False
+) -> Any:
+    """Load a delivery folder into the warehouse and write the data quality report.
+
+    ``replace``: load vendor files that differ from a quarter already loaded (the old table
+    is kept as a dated backup); without it they are refused.
+    """
     from leadscore.ingest.load import ingest_directory
 
     con = _console(console)
     with _warehouse(cfg) as wh:
-        result = _with_bar("ingest", con, lambda bar: ingest_directory(wh, src, cfg, bar))
+        result = _with_bar(
+            "ingest",
+            con,
+            lambda bar: ingest_directory(wh, src, cfg, bar, replace_quarters=replace),
+        )
+    for line in result.warnings:
+        con.print(f"[yellow]warning:[/yellow] {line}", soft_wrap=True)
+    for change in result.replacements:
+        con.print(
+            f"replaced {change['file']}: {change['rows_before']:,} -> {change['rows_after']:,}"
+            f" rows ({change['keys_added']:,} keys added, {change['keys_removed']:,} removed,"
+            f" {change['keys_changed']:,} changed); old table kept as {change['backup']}",
+            soft_wrap=True,
+        )
     con.print(result.summary())
     return result
 
