@@ -21,6 +21,8 @@ JoinMode = Literal["asof", "quarter"]
 #: Why a contacted lead is not in the training set, in order of precedence.
 CRD_REASONS: tuple[str, ...] = ("crd_missing", "crd_malformed", "crd_not_found", "no_snapshot_yet")
 LABEL_REASONS: tuple[str, ...] = ("negative_days", "right_censored")
+#: A contact time after ``as_of``: a data error (the data cannot know it yet); counted, kept out.
+FUTURE_REASON = "future_contact"
 #: Columns every output table starts with; the catalog features follow.
 KEY_COLUMNS: tuple[str, ...] = ("lead_id", "RepCRD", "OwnerId", "contact_ts")
 LABEL_COLUMNS: tuple[str, ...] = ("converted_ts", "days_to_conversion", "target")
@@ -71,7 +73,7 @@ class PitContext:
 @dataclass(frozen=True)
 class BuildResult:
     """What ``build`` did. Invariant: ``n_rows + sum(excluded) + n_negative_days + n_censored
-    == n_contacted``."""
+    + n_future_contacts == n_contacted``."""
 
     join: str
     table: str
@@ -90,6 +92,7 @@ class BuildResult:
     n_positives: int
     n_late_conversions: int
     n_firm_unmatched: int
+    n_future_contacts: int = 0
     timing: dict[str, float] = field(default_factory=dict)
     sql: str = ""
 
@@ -263,7 +266,8 @@ def _final_select(ctx: PitContext, catalog: Catalog) -> str:
     out.append("pit_status")
     if ctx.training:
         out.append(
-            "CASE WHEN pit_status <> 'ok' THEN pit_status"
+            f"CASE WHEN contact_ts > {censor_from} THEN '{FUTURE_REASON}'"
+            " WHEN pit_status <> 'ok' THEN pit_status"
             " WHEN converted_ts < contact_ts THEN 'negative_days'"
             f" WHEN contact_ts > {censor_from} - {window} THEN 'right_censored'"
             " END AS exclusion_reason"
@@ -408,6 +412,7 @@ def _build_counts(wh: Warehouse, cfg: Settings, spine: str, ctx: PitContext) -> 
         "n_crd_matched": sum(r["n"] for r in rows if r["pit_status"] == "ok"),
         "n_negative_days": by_reason.get("negative_days", 0),
         "n_censored": by_reason.get("right_censored", 0),
+        "n_future_contacts": by_reason.get(FUTURE_REASON, 0),
         "n_rows": sum(r["n"] for r in kept),
         "n_positives": int(sum(r["n_pos"] or 0 for r in kept)),
         "n_late_conversions": int(sum(r["n_late"] or 0 for r in kept)),

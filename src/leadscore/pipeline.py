@@ -119,6 +119,13 @@ def stage_build(
             f" excluded {sum(build.excluded.values()):,} by CRD/snapshot, "
             f"{build.n_negative_days:,} negative days, {build.n_censored:,} right-censored"
         )
+        if build.n_future_contacts:
+            con.print(
+                f"[yellow]warning:[/yellow] {build.n_future_contacts:,} lead(s) entered "
+                f"Contacting after as_of {build.as_of.isoformat()}; kept out of the training set"
+                " (reason future_contact)",
+                soft_wrap=True,
+            )
         write_json(cfg.project.reports_dir / "build" / f"build_{join}.json", build.to_dict())
         with con.status("validating"):
             validation = validate_training_set(wh, cfg, catalog, build, join=join)
@@ -291,10 +298,12 @@ def stage_score(cfg: Settings, as_of: datetime, console: Console | None = None) 
     from leadscore.bundle import load_bundle
     from leadscore.catalog import load_catalog
     from leadscore.score.batch import score_leads
+    from leadscore.score.tables import count_contacted_after
 
     con = _console(console)
     bundle = load_bundle(latest_bundle_path(cfg))
     with _warehouse(cfg) as wh:
+        n_future = count_contacted_after(wh, cfg, as_of)
         run = _with_bar(
             "score",
             con,
@@ -312,6 +321,12 @@ def stage_score(cfg: Settings, as_of: datetime, console: Console | None = None) 
         f"scored {run.n_scored:,}, rejected {run.n_rejected:,} {run.rejected_by_reason}; "
         f"Salesforce file {run.salesforce_csv}; run record {run.record_path}"
     )
+    if n_future:
+        con.print(
+            f"[yellow]warning:[/yellow] {n_future:,} lead(s) entered Contacting after as_of "
+            f"{as_of.isoformat()}; not scored in this run",
+            soft_wrap=True,
+        )
     return run
 
 

@@ -293,3 +293,14 @@ def close_interrupted(wh: Warehouse, model_version: str, run_id: str, csv_kept: 
             f" salesforce_csv = {'salesforce_csv' if csv_kept else 'NULL'}"
             f" WHERE run_id = {run}"
         )
+
+
+def count_contacted_after(wh: Warehouse, cfg: Settings, as_of: datetime) -> int:
+    """Leads whose contact time is after ``as_of`` (never scored as of then; a data error when
+    ``as_of`` is the extraction time)."""
+    lead, contact = _q(cfg.crm.lead_id_col), _q(cfg.crm.contacted_ts_col)
+    rows = wh.query(
+        f"SELECT count(DISTINCT {lead}) AS n FROM {_q(tables.LEADS)}"
+        f" WHERE {contact} > CAST({_lit(as_of.isoformat())} AS TIMESTAMPTZ)"
+    ).to_pylist()
+    return int(rows[0]["n"])
