@@ -166,3 +166,14 @@ def test_warehouse_in_a_folder_we_may_not_write_is_one_line(tmp_path: Path) -> N
     (tmp_path / "raw").mkdir()
     result = invoke("ingest", str(tmp_path / "raw"), "--config", str(config))
     assert_one_line(result, ExitCode.PERMISSION, str(folder))
+
+
+def test_report_folder_we_may_not_write_is_one_line(tmp_path: Path) -> None:
+    from test_ingest import make_delivery
+
+    folder = _unwritable(tmp_path)
+    config = tmp_path / "leadscore.toml"
+    config.write_text(f'[project]\nreports_dir = "{folder}/reports"\n')
+    delivery = make_delivery(tmp_path / "delivery")
+    result = invoke("ingest", str(delivery), "--config", str(config))
+    assert_one_line(result, ExitCode.PERMISSION, str(folder))

@@ -191,3 +191,17 @@ def test_two_crashes_in_a_row_then_rerun_loses_nothing(
         assert len(exported) == 3
     finally:
         wh.close()
+
+
+def test_a_run_leaves_no_staging_table_and_a_complete_record(
+    base: tuple[Path, Bundle], tmp_path: Path
+) -> None:
+    base_path, bundle = base
+    shutil.copyfile(base_path, tmp_path / "wh.duckdb")
+    out = tmp_path / "out"
+    with DuckDBWarehouse(tmp_path / "wh.duckdb") as wh:
+        cfg, catalog = Settings().resolve(tmp_path), load_catalog()
+        first = score_leads(wh, cfg, bundle, AS_OF, catalog, out_dir=out, batch_size=BATCH)
+        second = score_leads(wh, cfg, bundle, AS_OF, catalog, out_dir=out, batch_size=BATCH)
+        assert wh.list_tables("_stage_") == []
+        assert check_nothing_lost(wh, out) == {first.run_id: N_LEADS, second.run_id: 0}
