@@ -177,3 +177,12 @@ def test_report_folder_we_may_not_write_is_one_line(tmp_path: Path) -> None:
     delivery = make_delivery(tmp_path / "delivery")
     result = invoke("ingest", str(delivery), "--config", str(config))
     assert_one_line(result, ExitCode.PERMISSION, str(folder))
+
+
+def test_score_before_ingest_is_one_line(project: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(project, tmp_path / "p"))
+    result = invoke(
+        "score", "--as-of", "2025-01-01T00:00:00Z", "--config", str(copy / "leadscore.toml")
+    )
+    line = assert_one_line(result, ExitCode.BAD_INPUT, "crm_leads does not exist")
+    assert "SELECT" not in line

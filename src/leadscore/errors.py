@@ -9,6 +9,7 @@ Anything else is a bug and keeps its traceback. The codes are listed in ``docs/f
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ class ExitCode(IntEnum):
 
 
 DEBUG_ENV: Final = "LEADSCORE_DEBUG"
+_MISSING_TABLE: Final = re.compile(r"Table with name \S+ does not exist")
 
 
 def classify(exc: BaseException) -> tuple[ExitCode, str] | None:
@@ -37,7 +39,7 @@ def classify(exc: BaseException) -> tuple[ExitCode, str] | None:
     from leadscore.config import ConfigError
     from leadscore.gates import GateFailed
     from leadscore.ingest.quality import IngestError
-    from leadscore.warehouse import WarehouseBusy
+    from leadscore.warehouse import WarehouseBusy, WarehouseError
 
     kinds: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], ExitCode, str], ...]
     kinds = (
@@ -51,6 +53,8 @@ def classify(exc: BaseException) -> tuple[ExitCode, str] | None:
     for types, code, label in kinds:
         if isinstance(exc, types):
             return code, label
+    if isinstance(exc, WarehouseError) and _MISSING_TABLE.search(str(exc)):
+        return ExitCode.BAD_INPUT, "error"  # e.g. `score` before `ingest`
     return None
 
 
@@ -66,7 +70,7 @@ def one_line(message: str) -> str:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, PermissionError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror or 'not allowed'}"
-    return one_line(str(exc))
+    return one_line(str(exc).split("\n-- in ")[0])  # never the SQL statement
 
 
 @contextmanager
