@@ -273,7 +273,9 @@ def oracle(reps: list[dict], firms: list[dict], leads: list[dict], window: int, 
         rep_row = max(
             avail, key=lambda r: (r["available_at"], r["snapshot_quarter"]), default=None
         )
-        if crd is None:
+        if t > as_of:  # contacted after the data's extraction time: a data error
+            reason = "future_contact"
+        elif crd is None:
             reason = "crd_missing"
         elif rep_row is None:
             reason = "no_snapshot_yet" if seen else "crd_not_found"

@@ -206,9 +206,9 @@ def test_report_is_written(wh: DuckDBWarehouse, delivery: Path, cfg: Settings) -
 # --- casting -------------------------------------------------------------------------------------
 
 
-def test_cast_failures_are_counted_exactly(
-    tmp_path: Path, wh: DuckDBWarehouse, cfg: Settings
-) -> None:
+def test_cast_failures_are_counted_exactly(tmp_path: Path, wh: DuckDBWarehouse) -> None:
+    # the limit off: this file is mostly junk, which by default fails ingest (tested below)
+    cfg = parse_settings({"ingest": {"max_cast_failure_rate": 1.0}}).resolve(tmp_path)
     root = tmp_path / "d"
     write_vintage(root, 2024, 1, reps=[
         rep("1", MilesToWork="1,234.5", NumberFirmAssociations="Osseo", Has_CFP="true"),
@@ -321,18 +321,35 @@ def test_new_quarter_only_adds(ingested: tuple[DuckDBWarehouse, Path], cfg: Sett
     assert [r["n"] for r in counts] == [2, 2, 3]
 
 
-def test_changed_file_replaces_its_vintage(
+def test_changed_file_for_a_loaded_quarter_is_refused(
     ingested: tuple[DuckDBWarehouse, Path], cfg: Settings
 ) -> None:
     wh, delivery = ingested
-    write_vintage(delivery, 2024, 1, reps=[rep("5")])
-    result = ingest_directory(wh, delivery, cfg)
-    assert result.replaced == ("vendor/firms_2024_q1.csv", "vendor/reps_2024_q1.csv") or (
-        result.replaced == ("vendor/reps_2024_q1.csv",)
-    )
+    before = state(wh)
+    write_vintage(delivery, 2024, 2)  # a good new quarter: not loaded either
+    write_vintage(delivery, 2024, 1, reps=[rep("5")])  # a cut-down re-delivery
+    with pytest.raises(IngestError, match=r"vendor/reps_2024_q1.csv \(2 rows loaded\).*--replace"):
+        ingest_directory(wh, delivery, cfg)
+    assert state(wh) == before
+
+
+def test_changed_file_replaces_its_vintage_with_replace_and_keeps_a_backup(
+    ingested: tuple[DuckDBWarehouse, Path], cfg: Settings
+) -> None:
+    wh, delivery = ingested
+    write_vintage(delivery, 2024, 1, reps=[rep("2", MilesToWork="99"), rep("5")])
+    result = ingest_directory(wh, delivery, cfg, replace_quarters=True)
+    assert result.replaced == ("vendor/reps_2024_q1.csv",)  # the firms file did not change
     assert "replaced" in result.summary()
-    assert rows(wh, "SELECT RepCRD FROM snapshot_reps_2024_q1") == [{"RepCRD": 5}]
-    assert len(rows(wh, f"SELECT * FROM {tables.REPS_ALL_VINTAGES}")) == 3
+    assert rows(wh, "SELECT RepCRD FROM snapshot_reps_2024_q1") == [{"RepCRD": 2}, {"RepCRD": 5}]
+    assert len(rows(wh, f"SELECT * FROM {tables.REPS_ALL_VINTAGES}")) == 4
+    (change,) = result.replacements
+    backup = change["backup"]
+    assert backup.startswith("snapshot_reps_2024_q1_backup_2") and wh.table_exists(backup)
+    assert rows(wh, f"SELECT RepCRD FROM {backup} ORDER BY 1") == [{"RepCRD": 1}, {"RepCRD": 2}]
+    assert (change["rows_before"], change["rows_after"]) == (2, 2)
+    assert (change["keys_added"], change["keys_removed"], change["keys_changed"]) == (1, 1, 1)
+    assert f"old table kept as {backup}" in result.report_md.read_text()
 
 
 # --- failures leave the warehouse as it was ------------------------------------------------------

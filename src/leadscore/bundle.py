@@ -1,4 +1,4 @@
-"""Model bundle: write and load ``models/<version>/`` with a SHA-256 manifest (rule 8 of docs/design.md).
+"""Model bundle: write and load ``models/<version>/`` with a SHA-256 manifest (no pickle).
 
 Reads a :class:`~leadscore.train.fit.TrainResult`; writes the booster in XGBoost's own JSON
 format, preprocessing, calibrators, catalog, contract, config, folds, metrics and gates as
@@ -212,6 +212,22 @@ def load_bundle(path: Path) -> Bundle:
     """Verify checksums, then load a bundle. Raises :class:`BundleError` on any change."""
     path = Path(path)
     manifest = verify_bundle(path)
+    try:
+        return _load_verified(path, manifest)
+    except (KeyError, TypeError, ValueError, OSError, xgb.core.XGBoostError) as exc:
+        # checksums match but a file does not parse: written by something else, or edited
+        # with its checksum recomputed
+        detail = one_line_error(exc)
+        raise BundleError(f"{path}: not a usable model bundle ({detail})") from exc
+
+
+def one_line_error(exc: BaseException) -> str:
+    """The first line of an exception's message, with its type (for one-line refusals)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200] if lines else ''}"
+
+
+def _load_verified(path: Path, manifest: dict[str, Any]) -> Bundle:
     prep_doc = _read(path, "preprocessing.json")
     cal_doc = _read(path, "calibration.json")
     booster = xgb.Booster()

@@ -1,7 +1,9 @@
 """The ``leadscore`` command line: one thin command per stage, plus ``run`` and ``demo``.
 
 Each command loads ``leadscore.toml`` from the current folder (or ``--config``), calls one
-library function, and prints a short summary. A failed gate exits with code 2 and its message.
+library function, and prints a short summary. An expected failure prints one line on stderr and
+exits with its code (1 bad input, 2 failed gate, 3 warehouse busy, 4 model bundle refused,
+5 permission); ``--debug`` adds the traceback (``leadscore.errors``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from leadscore.config import ConfigError, Settings, load_settings
+from leadscore.config import CONFIG_FILE, Settings, load_settings
+from leadscore.errors import DEBUG_ENV, expected_failures
 
 if TYPE_CHECKING:
     from leadscore.dataset import JoinMode
@@ -67,27 +70,33 @@ SignalOpt = Annotated[
 ]
 
 
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of failures.")] = False,
+) -> None:
+    """Point-in-time lead scoring. Exit codes: docs/failures.md."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
+
+
 def _settings(config: Path | None) -> Settings:
-    try:
+    with _fail_loudly():
+        if config is None and not (Path.cwd() / CONFIG_FILE).exists():
+            cfg = load_settings(None)
+            typer.echo(
+                f"note: no {CONFIG_FILE} in {Path.cwd()}; using defaults "
+                f"(warehouse {cfg.warehouse.path})",
+                err=True,
+            )
+            return cfg
         return load_settings(config)
-    except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
 
 
 @contextmanager
 def _fail_loudly() -> Iterator[None]:
-    """Turn the library's loud failures into a message and a non-zero exit."""
-    from leadscore.gates import GateFailed
-
-    try:
+    """Turn the library's expected failures into one stderr line and their exit code."""
+    with expected_failures():
         yield
-    except GateFailed as exc:
-        console.print(f"[bold red]GATE FAILED[/bold red] {exc}")
-        raise typer.Exit(2) from None
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
-        console.print(f"[bold red]error:[/bold red] {exc}")
-        raise typer.Exit(1) from None
 
 
 def _parse_ts(value: str) -> datetime:
@@ -123,12 +132,18 @@ def synth(
 def ingest(
     raw: Annotated[Path, typer.Option(help=RAW_HELP)] = Path("raw"),
     config: ConfigOpt = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="Load vendor files that differ from a loaded quarter (backed up)."
+        ),
+    ] = False,
 ) -> None:
     """Load vendor snapshots and CRM exports into the warehouse."""
     from leadscore.pipeline import stage_ingest
 
     cfg = _settings(config)
-    _call(lambda: stage_ingest(cfg, raw, console=console))
+    _call(lambda: stage_ingest(cfg, raw, console=console, replace=replace))
 
 
 @app.command()

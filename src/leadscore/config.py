@@ -91,6 +91,18 @@ class VendorConfig(_Section):
     timestamp_zone: str | None = None
 
 
+class IngestConfig(_Section):
+    """What a delivery may contain before ingest refuses it."""
+
+    max_cast_failure_rate: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Per file and column: the share of non-blank values that may fail to cast"
+        " (become NULL). Above it (at 95% confidence) ingest fails; below it, a warning.",
+    )
+
+
 class DatasetConfig(_Section):
     """Training and scoring set construction (point in time, label, one row per lead)."""
 
@@ -230,6 +242,7 @@ class Settings(_Section):
     warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
     crm: CrmConfig = Field(default_factory=CrmConfig)
     vendor: VendorConfig = Field(default_factory=VendorConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -283,7 +296,16 @@ def parse_settings(data: dict[str, object], source: str = "<config>") -> Setting
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    """Read ``leadscore.toml`` (or defaults when there is none) anchored at its folder."""
+    """Read ``path`` (default ``./leadscore.toml``) anchored at its folder.
+
+    Without ``path`` and without ``./leadscore.toml`` the defaults apply, anchored at the
+    current folder.
+
+    Raises:
+        ConfigError: ``path`` was given and is not a file, or the file is invalid.
+    """
+    if path is not None and not Path(path).is_file():
+        raise ConfigError(f"config file {path} does not exist")
     path = path or Path.cwd() / CONFIG_FILE
     if not path.exists():
         return Settings().resolve(path.parent)

@@ -22,6 +22,8 @@ JoinMode = Literal["asof", "quarter"]
 #: Why a contacted lead is not in the training set, in order of precedence.
 CRD_REASONS: tuple[str, ...] = ("crd_missing", "crd_malformed", "crd_not_found", "no_snapshot_yet")
 LABEL_REASONS: tuple[str, ...] = ("negative_days", "right_censored")
+#: A contact time after ``as_of``: a data error (the data cannot know it yet); counted, kept out.
+FUTURE_REASON = "future_contact"
 #: Columns every output table starts with; the catalog features follow.
 KEY_COLUMNS: tuple[str, ...] = ("lead_id", "RepCRD", "OwnerId", "contact_ts")
 LABEL_COLUMNS: tuple[str, ...] = ("converted_ts", "days_to_conversion", "target")
@@ -72,7 +74,7 @@ class PitContext:
 @dataclass(frozen=True)
 class BuildResult:
     """What ``build`` did. Invariant: ``n_rows + sum(excluded) + n_negative_days + n_censored
-    == n_contacted``."""
+    + n_future_contacts == n_contacted``."""
 
     join: str
     table: str
@@ -91,6 +93,7 @@ class BuildResult:
     n_positives: int
     n_late_conversions: int
     n_firm_unmatched: int
+    n_future_contacts: int = 0
     timing: dict[str, float] = field(default_factory=dict)
     sql: str = ""
 
@@ -327,7 +330,8 @@ def _label_columns(ctx: PitContext) -> list[str]:
 def _exclusion_column(ctx: PitContext) -> str:
     window = f"INTERVAL {int(ctx.label_window_days)} DAY"
     return (
-        "CASE\n  WHEN pit_status <> 'ok' THEN pit_status\n"
+        f"CASE\n  WHEN contact_ts > {_ts_literal(ctx.as_of)} THEN '{FUTURE_REASON}'\n"
+        "  WHEN pit_status <> 'ok' THEN pit_status\n"
         "  WHEN converted_ts < contact_ts THEN 'negative_days'\n"
         f"  WHEN contact_ts > {_ts_literal(ctx.as_of)} - {window}\n"
         "  THEN 'right_censored'\nEND AS exclusion_reason"
@@ -477,6 +481,7 @@ def _build_counts(wh: Warehouse, cfg: Settings, spine: str, ctx: PitContext) -> 
         "n_crd_matched": sum(r["n"] for r in rows if r["pit_status"] == "ok"),
         "n_negative_days": by_reason.get("negative_days", 0),
         "n_censored": by_reason.get("right_censored", 0),
+        "n_future_contacts": by_reason.get(FUTURE_REASON, 0),
         "n_rows": sum(r["n"] for r in kept),
         "n_positives": int(sum(r["n_pos"] or 0 for r in kept)),
         "n_late_conversions": int(sum(r["n_late"] or 0 for r in kept)),

@@ -80,13 +80,32 @@ def stage_synth(
     return manifest
 
 
-def stage_ingest(cfg: Settings, src: Path, console: Console | None = None) -> IngestResult:
-    """Load a delivery folder into the warehouse and write the data quality report."""
+def stage_ingest(
+    cfg: Settings, src: Path, console: Console | None = None, replace: bool = False
+) -> IngestResult:
+    """Load a delivery folder into the warehouse and write the data quality report.
+
+    ``replace``: load vendor files that differ from a quarter already loaded (the old table
+    is kept as a dated backup); without it they are refused.
+    """
     from leadscore.ingest.load import ingest_directory
 
     con = _console(console)
     with _warehouse(cfg) as wh:
-        result = _with_bar("ingest", con, lambda bar: ingest_directory(wh, src, cfg, bar))
+        result = _with_bar(
+            "ingest",
+            con,
+            lambda bar: ingest_directory(wh, src, cfg, bar, replace_quarters=replace),
+        )
+    for line in result.warnings:
+        con.print(f"[yellow]warning:[/yellow] {line}", soft_wrap=True)
+    for change in result.replacements:
+        con.print(
+            f"replaced {change['file']}: {change['rows_before']:,} -> {change['rows_after']:,}"
+            f" rows ({change['keys_added']:,} keys added, {change['keys_removed']:,} removed,"
+            f" {change['keys_changed']:,} changed); old table kept as {change['backup']}",
+            soft_wrap=True,
+        )
     con.print(result.summary())
     return result
 
@@ -109,6 +128,13 @@ def stage_build(
             f" excluded {sum(build.excluded.values()):,} by CRD/snapshot, "
             f"{build.n_negative_days:,} negative days, {build.n_censored:,} right-censored"
         )
+        if build.n_future_contacts:
+            con.print(
+                f"[yellow]warning:[/yellow] {build.n_future_contacts:,} lead(s) entered "
+                f"Contacting after as_of {build.as_of.isoformat()}; kept out of the training set"
+                " (reason future_contact)",
+                soft_wrap=True,
+            )
         write_json(cfg.project.reports_dir / "build" / f"build_{join}.json", build.to_dict())
         with con.status("validating"):
             validation = validate_training_set(wh, cfg, catalog, build, join=join)
@@ -281,10 +307,12 @@ def stage_score(cfg: Settings, as_of: datetime, console: Console | None = None) 
     from leadscore.bundle import load_bundle
     from leadscore.catalog import load_catalog
     from leadscore.score.batch import score_leads
+    from leadscore.score.tables import count_contacted_after
 
     con = _console(console)
     bundle = load_bundle(latest_bundle_path(cfg))
     with _warehouse(cfg) as wh:
+        n_future = count_contacted_after(wh, cfg, as_of)
         run = _with_bar(
             "score",
             con,
@@ -302,6 +330,12 @@ def stage_score(cfg: Settings, as_of: datetime, console: Console | None = None) 
         f"scored {run.n_scored:,}, rejected {run.n_rejected:,} {run.rejected_by_reason}; "
         f"Salesforce file {run.salesforce_csv}; run record {run.record_path}"
     )
+    if n_future:
+        con.print(
+            f"[yellow]warning:[/yellow] {n_future:,} lead(s) entered Contacting after as_of "
+            f"{as_of.isoformat()}; not scored in this run",
+            soft_wrap=True,
+        )
     return run
 
 

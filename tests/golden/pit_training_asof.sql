@@ -320,6 +320,7 @@ SELECT
   CAST((ISODOW(pit_ts)) >= 6 AS BOOLEAN) AS "Is_Weekend_Contact",
   pit_status,
   CASE
+    WHEN contact_ts > CAST('2025-01-01T00:00:00+00:00' AS TIMESTAMPTZ) THEN 'future_contact'
     WHEN pit_status <> 'ok' THEN pit_status
     WHEN converted_ts < contact_ts THEN 'negative_days'
     WHEN contact_ts > CAST('2025-01-01T00:00:00+00:00' AS TIMESTAMPTZ) - INTERVAL 30 DAY

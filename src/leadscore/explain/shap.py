@@ -142,7 +142,7 @@ def global_importance(folded: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class ReferenceComparison:
-    """How our ranking compares with a previous model's (the "top 25 of the previous model" check)."""
+    """How our ranking compares with a previous model's (its top 25 against ours)."""
 
     n_reference: int
     overlap_top10: list[str]

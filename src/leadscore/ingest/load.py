@@ -33,7 +33,7 @@ from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from leadscore.config import Settings
-from leadscore.ingest import quality, schema
+from leadscore.ingest import guard, quality, schema
 from leadscore.ingest.quality import IngestError, lit
 from leadscore.ingest.sql import Kind, Source, load_sql, profile_sql, typed_sql, view_sql
 from leadscore.io import sha256_file
@@ -83,6 +83,8 @@ class IngestResult:
     report_md: Path
     report_json: Path
     seconds: float
+    warnings: tuple[str, ...] = ()
+    replacements: tuple[dict[str, Any], ...] = ()
 
     def _named(self, action: Action) -> tuple[str, ...]:
         return tuple(f.file for f in self.files if f.action == action)
@@ -108,9 +110,18 @@ class IngestResult:
 
 
 def ingest_directory(
-    wh: Warehouse, src: Path, cfg: Settings, progress: ProgressFn | None = None
+    wh: Warehouse,
+    src: Path,
+    cfg: Settings,
+    progress: ProgressFn | None = None,
+    *,
+    replace_quarters: bool = False,
 ) -> IngestResult:
     """Ingest a delivery folder; unchanged files are skipped, so re-running only adds.
+
+    A vendor file for a quarter already loaded whose content differs is refused (before
+    anything is loaded) unless ``replace_quarters`` (the CLI's ``--replace``); then the old
+    table is kept as a dated backup and the result and the quality report say what changed.
 
     Raises:
         IngestError: a file is unusable; it names the file and the problem. The failed file
@@ -122,6 +133,9 @@ def ingest_directory(
     sources, ignored = _discover(Path(src), cfg)
     sources = [replace(s, header=quality.check_csv(s.path, s.file, _required(s))) for s in sources]
     log = _read_log(wh)
+    redos = _redeliveries(wh, sources, log, replace_quarters)
+    for redo in redos:
+        guard.back_up(wh, redo)
     total = sum(s.path.stat().st_size for s in sources) or 1
     done, loads = 0, []
     # 2. Load file by file, each in its own transaction.
@@ -133,11 +147,26 @@ def ingest_directory(
     report("quality report", 0.99)
     seconds = time.perf_counter() - started
     timings = {f.file: {"action": f.action, "seconds": round(f.seconds, 3)} for f in loads}
+    keys = {s.file: s.key_col for s in sources}
+    changes = tuple(guard.what_changed(wh, r, keys[r.file]) for r in redos)
+    final_log = _read_log(wh)
     md, js = quality.write_quality_report(
-        wh, cfg, _read_log(wh).values(), timings, ignored, seconds
+        wh, cfg, final_log.values(), timings, ignored, seconds, changes
     )
+    loaded = [f.file for f in loads if f.action != "skipped"]
+    warnings = tuple(guard.cast_warnings(final_log.values(), loaded))
     report("done", 1.0)
-    return IngestResult(tuple(loads), tuple(ignored), md, js, seconds)
+    return IngestResult(tuple(loads), tuple(ignored), md, js, seconds, warnings, changes)
+
+
+def _redeliveries(
+    wh: Warehouse, sources: list[Source], log: dict[str, Any], replace: bool
+) -> list[guard.Redelivery]:
+    again = [s for s in sources if s.vintage and s.file in log]
+    sha = {s.file: sha256_file(s.path) for s in again}
+    dated = {s.file: {**log[s.file], "ingested_at": guard.ingested_at(wh, INGEST_LOG, s.file)}
+             for s in again}  # fmt: skip
+    return guard.redeliveries(again, dated, sha, replace)
 
 
 def _discover(src: Path, cfg: Settings) -> tuple[list[Source], list[str]]:
@@ -161,10 +190,11 @@ def _discover(src: Path, cfg: Settings) -> tuple[list[Source], list[str]]:
         file = f"{schema.VENDOR_DIR}/{path.name}"
         sources.append(Source(path, file, kind, table, columns, key, vendor_zone, "vendor"))
         sources[-1] = replace(sources[-1], vintage=(year, quarter))
+    crm_unknown: list[str] = []
     for path in _files(src / schema.CRM_DIR):
         file = f"{schema.CRM_DIR}/{path.name}"
         if path.name not in (schema.LEAD_FILE, schema.TASK_FILE):
-            ignored.append(file)
+            crm_unknown.append(file)
         elif path.name == schema.LEAD_FILE:
             sources.append(Source(path, file, "leads", tables.LEADS, schema.LEAD_COLUMNS,
                                    cfg.crm.lead_id_col, crm_zone, "crm",
@@ -172,7 +202,12 @@ def _discover(src: Path, cfg: Settings) -> tuple[list[Source], list[str]]:
         else:
             sources.append(Source(path, file, "tasks", tables.TASKS, schema.TASK_COLUMNS,
                                    cfg.crm.lead_id_col, crm_zone, "crm"))  # fmt: skip
-    ignored += sorted(p.name for p in src.iterdir() if p.name not in _FOLDERS)
+    guard.refuse_unrecognised(
+        src, guard.unrecognised(src, crm_unknown, _FOLDERS),
+        f"{schema.CRM_DIR}/{schema.LEAD_FILE}, {schema.CRM_DIR}/{schema.TASK_FILE} and "
+        f"{schema.VENDOR_DIR}/{{reps,firms}}_YYYY_qN.csv",
+    )  # fmt: skip
+    ignored += sorted(p.name for p in src.iterdir() if p.name in guard.NOT_READ)
     if not sources:
         raise IngestError(f"{src}: no vendor/ or crm/ files to ingest")
     sources.sort(key=lambda s: (s.vintage is None, s.vintage or (0, 0), s.kind))
@@ -210,6 +245,9 @@ def _ingest_file(wh: Warehouse, source: Source, cfg: Settings, log: dict[str, An
         _type_stage(wh, source, stage)
         row = wh.query(profile_sql(source, TYPED)).to_pylist()[0]
         profile = quality.check_profile(source.file, row, _checks(source))
+        guard.check_cast_failures(
+            wh, source, profile, STAGE, TYPED, cfg.ingest.max_cast_failure_rate
+        )
         profile["extra_columns"] = [c for c in source.header if c not in source.columns]
         profile["missing_columns"] = [c for c in source.columns if c not in source.header]
         source = replace(source, as_of=profile.get("snapshot_as_of"))
@@ -306,8 +344,7 @@ def stage_csv(wh: Warehouse, path: Path, header: tuple[str, ...], file: str) -> 
 
 
 def _unreadable(file: str, exc: Exception) -> IngestError:
-    reason = str(exc).split("\n-- in statement")[0].strip().splitlines()
-    return IngestError(f"{file}: not a readable CSV: {' '.join(reason[:3])}")
+    return IngestError(f"{file}: not a readable CSV: {guard.safe_reason(str(exc))}")
 
 
 def _type_stage(wh: Warehouse, source: Source, stage: StageKind) -> None:

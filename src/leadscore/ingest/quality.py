@@ -269,9 +269,14 @@ def write_quality_report(
     timings: Mapping[str, Mapping[str, Any]],
     ignored: Iterable[str],
     seconds: float,
+    replaced: Iterable[Mapping[str, Any]] = (),
 ) -> tuple[Path, Path]:
-    """Write ``quality.md`` and ``quality.json`` under ``reports_dir/ingest``; return both."""
+    """Write ``quality.md`` and ``quality.json`` under ``reports_dir/ingest``; return both.
+
+    ``replaced``: what each re-delivered vendor quarter changed (``guard.what_changed``).
+    """
     report = build_quality_report(wh, cfg, log_rows, timings, ignored, seconds)
+    report["replaced_quarters"] = [dict(r) for r in replaced]
     folder = cfg.project.reports_dir / "ingest"
     return (
         write_text(folder / "quality.md", render_markdown(report)),
@@ -400,6 +405,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     notes += [f"- {f['file']}: columns absent (NULL): {', '.join(f['missing_columns'])}"
               for f in files if f["missing_columns"]]  # fmt: skip
     notes += [f"- not read: {name}" for name in report["ignored_files"]]
+    notes += [f"- replaced {r['file']}: {r['rows_before']:,} -> {r['rows_after']:,} rows, "
+              f"{r['keys_added']:,} keys added, {r['keys_removed']:,} removed, "
+              f"{r['keys_changed']:,} changed; old table kept as {r['backup']}"
+              for r in report.get("replaced_quarters", [])]  # fmt: skip
     if notes:
         lines += ["", "## Notes", "", *notes]
     return "\n".join([*lines, "", f"Ingest took {report['seconds']:.1f} s.", ""])

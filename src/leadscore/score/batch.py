@@ -28,18 +28,19 @@ from leadscore.explain.shap import (
     fold_contributions,
     lead_drivers,
 )
-from leadscore.io import provenance, write_json
+from leadscore.faults import crash_point
+from leadscore.io import provenance
 from leadscore.progress import ProgressFn, no_progress
 from leadscore.score.checks import ScoreRejected, check_rows
 from leadscore.score.protocol import ScoringModel
-from leadscore.score.salesforce import write_field_mapping, write_upsert_csv
+from leadscore.score.runs import csv_path, finish_run, repair_runs, reserve_run
+from leadscore.score.salesforce import write_field_mapping
 from leadscore.score.tables import (
     REJECT_SCHEMA,
     SCORE_SCHEMA,
+    drop_staging,
     ensure_tables,
     export_pending,
-    mark_exported,
-    record_run,
     select_candidates,
     stage,
     write_rejects,
@@ -185,17 +186,6 @@ def _default_build() -> BuildFn:
     return build_scoring_set
 
 
-def _run_id(version: str, as_of: datetime, out_dir: Path) -> str:
-    """``<version>-<as_of>``; a suffix when an earlier run with that id already finished, so
-    no run overwrites another's upsert file."""
-    base = f"{version}-{as_of:%Y%m%dT%H%M%SZ}"
-    run_id, n = base, 1
-    while (out_dir / f"scoring_run_{run_id}.json").exists():
-        n += 1
-        run_id = f"{base}-{n}"
-    return run_id
-
-
 def score_leads(
     wh: Warehouse,
     cfg: Settings,
@@ -231,38 +221,43 @@ def score_leads(
     scored_at = _utc(scored_at) if scored_at is not None else as_of
     version = str(bundle.version)
     out_dir = Path(out_dir) if out_dir is not None else cfg.project.data_dir / "scoring"
-    run_id = _run_id(version, as_of, out_dir)
     build = build or _default_build()
-    # 1. tables and the leads to score
+    # 1. tables, repair of runs a crash interrupted, this run's id, the leads to score
     ensure_tables(wh)
-    candidates = select_candidates(wh, cfg, version, as_of)
-    n_batches = -(-len(candidates) // batch_size)
-    context = _BatchContext(wh, cfg, bundle, catalog, build, as_of, scored_at, run_id)
-    totals = _Totals()
-    # 2. batches: build, check, score, then write in one transaction
-    for k in range(n_batches):
-        batch = candidates.iloc[k * batch_size : (k + 1) * batch_size]
-        progress(f"scoring batch {k + 1}/{n_batches}", k / n_batches)
-        scores, rejects, availability = _score_batch(context, batch)
-        stage(wh, "lead_scores", scores, SCORE_SCHEMA)
-        stage(wh, "score_rejects", rejects, REJECT_SCHEMA)
-        with wh.transaction():
-            write_scores(wh)
-            write_rejects(wh)
-        totals.add(scores, rejects, availability)
-    # 3. the Salesforce upsert file: every score of this version not yet exported
-    progress("writing the Salesforce upsert file", 0.95)
-    pending = export_pending(wh, version)
-    csv_path = write_upsert_csv(pending, out_dir / f"salesforce_upsert_{run_id}.csv")
-    mapping_path = write_field_mapping(out_dir / "salesforce_field_mapping.json")
-    mark_exported(wh, version, run_id)
-    # 4. the run record
-    run = totals.run(
-        run_id, version, as_of, scored_at, len(candidates), n_batches, len(pending),
-        time.perf_counter() - started, out_dir, csv_path, mapping_path,
-    )  # fmt: skip
-    write_json(run.record_path, {**run.to_dict(), "provenance": _provenance(cfg)})
-    record_run(wh, run.to_dict())
+    repair_runs(wh, out_dir, _provenance(cfg))
+    run_id = reserve_run(wh, version, as_of, scored_at, out_dir)
+    try:
+        candidates = select_candidates(wh, cfg, version, as_of)
+        n_batches = -(-len(candidates) // batch_size)
+        context = _BatchContext(wh, cfg, bundle, catalog, build, as_of, scored_at, run_id)
+        totals = _Totals()
+        # 2. batches: build, check, score, then write in one transaction
+        for k in range(n_batches):
+            batch = candidates.iloc[k * batch_size : (k + 1) * batch_size]
+            progress(f"scoring batch {k + 1}/{n_batches}", k / n_batches)
+            scores, rejects, availability = _score_batch(context, batch)
+            stage(wh, "lead_scores", scores, SCORE_SCHEMA)
+            stage(wh, "score_rejects", rejects, REJECT_SCHEMA)
+            crash_point(f"batch_{k}_staged")
+            with wh.transaction():
+                write_scores(wh)
+                crash_point(f"batch_{k}_in_transaction")
+                write_rejects(wh)
+            crash_point(f"batch_{k}_committed")
+            totals.add(scores, rejects, availability)
+        # 3. the Salesforce upsert file (every score of this version not yet exported), the
+        #    marks and the run row in one transaction, then the run record
+        progress("writing the Salesforce upsert file", 0.95)
+        pending = export_pending(wh, version)
+        mapping_path = write_field_mapping(out_dir / "salesforce_field_mapping.json")
+        run = totals.run(
+            run_id, version, as_of, scored_at, len(candidates), n_batches, len(pending),
+            time.perf_counter() - started, out_dir, csv_path(out_dir, run_id), mapping_path,
+        )  # fmt: skip
+        finish_run(wh, run.to_dict(), pending, _provenance(cfg))
+    finally:
+        drop_staging(wh)
+    crash_point("staging_dropped")
     progress("done", 1.0)
     return run
 

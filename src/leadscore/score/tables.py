@@ -75,8 +75,14 @@ RUN_SCHEMA = pa.schema(
         ("scores_per_second", pa.float64()),
         ("record_path", pa.string()),
         ("salesforce_csv", pa.string()),
+        ("status", pa.string()),
     ]
 )
+#: Lead Ids written to one run's upsert file (staged, then marked exported in one transaction).
+EXPORT_SCHEMA = pa.schema([("lead_id", pa.string())])
+#: ``scoring_runs.status``: reserved and in flight (or crashed), finished, repaired after a crash.
+RUN_STARTED, RUN_COMPLETE, RUN_INTERRUPTED = "started", "complete", "interrupted"
+_EXPORT_STAGE = "sf_export"
 _SQL_TYPES = {
     pa.string(): "VARCHAR",
     pa.int64(): "BIGINT",
@@ -115,6 +121,10 @@ def ensure_tables(wh: Warehouse) -> None:
     wh.execute(_ddl(tables.LEAD_SCORES, SCORE_SCHEMA, [f"{_q(_EXPORT_COL)} VARCHAR"]))
     wh.execute(_ddl(tables.SCORE_REJECTS, REJECT_SCHEMA))
     wh.execute(_ddl(tables.SCORING_RUNS, RUN_SCHEMA))
+    if wh.dialect == "duckdb":  # a warehouse from before run statuses: NULL = finished run
+        wh.execute(
+            f"ALTER TABLE {_q(tables.SCORING_RUNS)} ADD COLUMN IF NOT EXISTS status VARCHAR"
+        )
 
 
 def select_candidates(
@@ -202,18 +212,8 @@ def export_pending(wh: Warehouse, model_version: str) -> pd.DataFrame:
     ).to_pandas()
 
 
-def mark_exported(wh: Warehouse, model_version: str, run_id: str) -> None:
-    """Record that the pending scores went into ``run_id``'s upsert file (written first, so a
-    crash in between re-exports them: Salesforce upserts are idempotent)."""
-    with wh.transaction():
-        wh.execute(
-            f"UPDATE {_q(tables.LEAD_SCORES)} SET {_q(_EXPORT_COL)} = {_lit(run_id)}"
-            f" WHERE model_version = {_lit(model_version)} AND {_q(_EXPORT_COL)} IS NULL"
-        )
-
-
-def record_run(wh: Warehouse, run: Mapping[str, Any]) -> None:
-    """Upsert one ``scoring_runs`` row (dict fields stored as JSON text)."""
+def stage_run(wh: Warehouse, run: Mapping[str, Any]) -> None:
+    """Stage one ``scoring_runs`` row (dict fields stored as JSON text)."""
     row = {
         k: (json.dumps(v, sort_keys=True) if isinstance(v, dict) else v)
         for k, v in run.items()
@@ -223,6 +223,85 @@ def record_run(wh: Warehouse, run: Mapping[str, Any]) -> None:
     for col in ("as_of", "scored_at"):
         frame[col] = pd.to_datetime(frame[col], utc=True)
     stage(wh, tables.SCORING_RUNS, frame, RUN_SCHEMA)
+
+
+def record_run(wh: Warehouse, run: Mapping[str, Any]) -> None:
+    """Upsert one ``scoring_runs`` row (dict fields stored as JSON text)."""
+    stage_run(wh, run)
     with wh.transaction():
         _delete_matching(wh, tables.SCORING_RUNS, tables.SCORING_RUNS)
         _insert_staged(wh, tables.SCORING_RUNS, RUN_SCHEMA)
+
+
+def drop_staging(wh: Warehouse) -> None:
+    """Drop every staging table of the score stage (``_stage_*``); they hold copies of rows."""
+    for name in wh.list_tables("_stage_"):
+        wh.execute(f"DROP TABLE IF EXISTS {_q(name)}")
+
+
+def run_ids(wh: Warehouse, prefix: str) -> set[str]:
+    """Run ids in ``scoring_runs`` that start with ``prefix``."""
+    rows = wh.query(
+        f"SELECT run_id FROM {_q(tables.SCORING_RUNS)} WHERE starts_with(run_id, {_lit(prefix)})"
+    ).to_pylist()
+    return {str(r["run_id"]) for r in rows}
+
+
+def runs_with_status(wh: Warehouse, status: str | None = None) -> list[dict[str, Any]]:
+    """``scoring_runs`` rows (all that carry a status, or those with ``status``)."""
+    where = "status IS NOT NULL" if status is None else f"status = {_lit(status)}"
+    return wh.query(
+        f"SELECT * FROM {_q(tables.SCORING_RUNS)} WHERE {where} ORDER BY run_id"
+    ).to_pylist()
+
+
+def stage_export(wh: Warehouse, lead_ids: Sequence[str]) -> None:
+    """Stage the Lead Ids of one upsert file (before the marking transaction)."""
+    stage(wh, _EXPORT_STAGE, pd.DataFrame({"lead_id": list(lead_ids)}), EXPORT_SCHEMA)
+
+
+def _mark_staged(model_version: str, run_id: str) -> str:
+    return (
+        f"UPDATE {_q(tables.LEAD_SCORES)} SET {_q(_EXPORT_COL)} = {_lit(run_id)}"
+        f" WHERE model_version = {_lit(model_version)} AND {_q(_EXPORT_COL)} IS NULL"
+        f" AND lead_id IN (SELECT lead_id FROM {_q(_stage_name(_EXPORT_STAGE))})"
+    )
+
+
+def commit_export(wh: Warehouse, model_version: str, run_id: str) -> None:
+    """One transaction: mark the staged Ids exported by ``run_id`` and write the staged
+    ``scoring_runs`` row, so the marks and the run's record never disagree."""
+    with wh.transaction():
+        wh.execute(_mark_staged(model_version, run_id))
+        _delete_matching(wh, tables.SCORING_RUNS, tables.SCORING_RUNS)
+        _insert_staged(wh, tables.SCORING_RUNS, RUN_SCHEMA)
+
+
+def close_interrupted(wh: Warehouse, model_version: str, run_id: str, csv_kept: bool) -> None:
+    """One transaction for a crashed run: mark the staged Ids of its upsert file (when the
+    file is complete on disk) and set its counts from the rows it left."""
+    run = _lit(run_id)
+    with wh.transaction():
+        if csv_kept:
+            wh.execute(_mark_staged(model_version, run_id))
+        wh.execute(
+            f"UPDATE {_q(tables.SCORING_RUNS)} SET status = {_lit(RUN_INTERRUPTED)},"
+            f" n_scored = (SELECT count(*) FROM {_q(tables.LEAD_SCORES)} WHERE run_id = {run}),"
+            f" n_rejected = (SELECT count(*) FROM {_q(tables.SCORE_REJECTS)}"
+            f" WHERE run_id = {run}),"
+            f" n_exported = (SELECT count(*) FROM {_q(tables.LEAD_SCORES)}"
+            f" WHERE {_q(_EXPORT_COL)} = {run}),"
+            f" salesforce_csv = {'salesforce_csv' if csv_kept else 'NULL'}"
+            f" WHERE run_id = {run}"
+        )
+
+
+def count_contacted_after(wh: Warehouse, cfg: Settings, as_of: datetime) -> int:
+    """Leads whose contact time is after ``as_of`` (never scored as of then; a data error when
+    ``as_of`` is the extraction time)."""
+    lead, contact = _q(cfg.crm.lead_id_col), _q(cfg.crm.contacted_ts_col)
+    rows = wh.query(
+        f"SELECT count(DISTINCT {lead}) AS n FROM {_q(tables.LEADS)}"
+        f" WHERE {contact} > CAST({_lit(as_of.isoformat())} AS TIMESTAMPTZ)"
+    ).to_pylist()
+    return int(rows[0]["n"])

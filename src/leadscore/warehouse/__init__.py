@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from leadscore.config import WarehouseConfig
-from leadscore.warehouse.base import Warehouse, WarehouseError
+from leadscore.warehouse.base import Warehouse, WarehouseBusy, WarehouseError
 from leadscore.warehouse.dialect import transpile
 
 
@@ -18,4 +18,4 @@ def open_warehouse(cfg: WarehouseConfig) -> Warehouse:
     return BigQueryWarehouse(project=cfg.project, dataset=cfg.dataset, location=cfg.location)
 
 
-__all__ = ["Warehouse", "WarehouseError", "open_warehouse", "transpile"]
+__all__ = ["Warehouse", "WarehouseBusy", "WarehouseError", "open_warehouse", "transpile"]

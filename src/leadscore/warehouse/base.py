@@ -19,6 +19,10 @@ class WarehouseError(RuntimeError):
     """A warehouse operation failed; the message names the table or statement."""
 
 
+class WarehouseBusy(WarehouseError):
+    """Another process holds the warehouse; the message says which one."""
+
+
 @runtime_checkable
 class Warehouse(Protocol):
     """A SQL warehouse that moves data in and out as Arrow.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +10,26 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from leadscore.warehouse.base import WarehouseError, WriteMode
+from leadscore.warehouse.base import WarehouseBusy, WarehouseError, WriteMode
+
+_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
+
+
+def _connect(path: Path | str) -> duckdb.DuckDBPyConnection:
+    """Open the file; a lock held by another process or a refused file is a one-line error."""
+    try:
+        return duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        text = str(exc)
+        if "Could not set lock" in text:
+            held = _HOLDER.search(text)
+            who = f"PID {held.group(2)} ({held.group(1)})" if held else "another process"
+            raise WarehouseBusy(
+                f"warehouse {path} is in use by {who}; wait for that run to finish"
+            ) from exc
+        if "Permission denied" in text or "Read-only file system" in text:
+            raise PermissionError(f"cannot open warehouse {path}: permission denied") from exc
+        raise WarehouseError(f"cannot open warehouse {path}: {text.splitlines()[0]}") from exc
 
 
 class DuckDBWarehouse:
@@ -21,7 +41,7 @@ class DuckDBWarehouse:
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.con = duckdb.connect(str(path))
+        self.con = _connect(path)
         self.con.execute(f"SET threads = {int(threads)}")
         self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self.con.execute("SET TimeZone = 'UTC'")
