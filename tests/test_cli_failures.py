@@ -48,7 +48,7 @@ def test_no_config_says_where_the_defaults_put_the_warehouse(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "empty").mkdir()
-    result = invoke("ingest", "empty")
+    result = invoke("ingest", "--raw", "empty")
     notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
     assert notes == [
         f"note: no leadscore.toml in {tmp_path}; using defaults "
@@ -140,7 +140,7 @@ def test_second_run_says_which_process_holds_the_warehouse(tmp_path: Path) -> No
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         (tmp_path / "raw").mkdir()
-        result = invoke("ingest", str(tmp_path / "raw"), "--config", str(config))
+        result = invoke("ingest", "--raw", str(tmp_path / "raw"), "--config", str(config))
         assert_one_line(result, ExitCode.WAREHOUSE_BUSY, str(db), f"PID {holder.pid}")
     finally:
         holder.send_signal(signal.SIGKILL)
@@ -164,7 +164,7 @@ def test_warehouse_in_a_folder_we_may_not_write_is_one_line(tmp_path: Path) -> N
     config = tmp_path / "leadscore.toml"
     config.write_text(f'[warehouse]\npath = "{folder}/sub/wh.duckdb"\n')
     (tmp_path / "raw").mkdir()
-    result = invoke("ingest", str(tmp_path / "raw"), "--config", str(config))
+    result = invoke("ingest", "--raw", str(tmp_path / "raw"), "--config", str(config))
     assert_one_line(result, ExitCode.PERMISSION, str(folder))
 
 
@@ -175,7 +175,7 @@ def test_report_folder_we_may_not_write_is_one_line(tmp_path: Path) -> None:
     config = tmp_path / "leadscore.toml"
     config.write_text(f'[project]\nreports_dir = "{folder}/reports"\n')
     delivery = make_delivery(tmp_path / "delivery")
-    result = invoke("ingest", str(delivery), "--config", str(config))
+    result = invoke("ingest", "--raw", str(delivery), "--config", str(config))
     assert_one_line(result, ExitCode.PERMISSION, str(folder))
 
 

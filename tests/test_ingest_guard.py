@@ -132,7 +132,7 @@ def test_a_garbled_line_is_never_echoed(
     GARBLERS[garble](root / "vendor" / "reps_2024_q1.csv")
     config = tmp_path / "leadscore.toml"
     config.write_text("[project]\nglobal_seed = 42\n")
-    result = CliRunner().invoke(app, ["ingest", str(root), "--config", str(config)])
+    result = CliRunner().invoke(app, ["ingest", "--raw", str(root), "--config", str(config)])
     assert result.exit_code == ExitCode.BAD_INPUT, result.output
     assert "vendor/reps_2024_q1.csv: not a readable CSV" in result.stderr
     assert MARKER not in result.output and "Traceback" not in result.output
