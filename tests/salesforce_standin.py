@@ -159,18 +159,20 @@ def _handler(server_state: BulkStandIn) -> type[BaseHTTPRequestHandler]:
                     "numberRecordsFailed": len(job.failed)}  # fmt: skip
             self._reply(200, json.dumps(info))
 
-        def _do_successfulResults(self, job_id: str, _body: bytes) -> None:  # noqa: N802
+        def _do_successfulResults(self, job_id: str, _body: bytes) -> None:
             job = server_state.jobs[job_id]
             self._csv([["sf__Id", "sf__Created"]], [([r["Id"], "false"], r) for r in job.ok])
 
-        def _do_failedResults(self, job_id: str, _body: bytes) -> None:  # noqa: N802
+        def _do_failedResults(self, job_id: str, _body: bytes) -> None:
             job = server_state.jobs[job_id]
             self._csv([["sf__Id", "sf__Error"]], [(["", err], r) for r, err in job.failed])
 
         def _do_unprocessedrecords(self, job_id: str, _body: bytes) -> None:
             self._csv([[]], [])
 
-        def _csv(self, head: list[list[str]], rows: list[tuple[list[str], dict[str, str]]]) -> None:
+        def _csv(
+            self, head: list[list[str]], rows: list[tuple[list[str], dict[str, str]]]
+        ) -> None:
             buf = io.StringIO()
             writer = csv.writer(buf, lineterminator="\n")
             names = list(rows[0][1]) if rows else ["Id"]
@@ -179,16 +181,16 @@ def _handler(server_state: BulkStandIn) -> type[BaseHTTPRequestHandler]:
                 writer.writerow([*prefix, *[row[n] for n in names]])
             self._reply(200, buf.getvalue(), "text/csv")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._route("POST")
 
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             self._route("PUT")
 
-        def do_PATCH(self) -> None:  # noqa: N802
+        def do_PATCH(self) -> None:
             self._route("PATCH")
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._route("GET")
 
     return Handler
@@ -212,8 +214,11 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
     cert_path, key_path = folder / "standin.pem", folder / "standin.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                          serialization.NoEncryption())  # fmt: skip
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
     )
     return cert_path, key_path
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from tests.salesforce_standin import RunningStandIn
 
 from leadscore.config import PushConfig
 from leadscore.push import BulkClient, BulkError, SalesforceSettings, connect, push_pending
@@ -18,7 +19,6 @@ from leadscore.push.run import ROWS, pending_scores
 from leadscore.score.tables import SCORE_SCHEMA, ensure_tables
 from leadscore.warehouse import tables
 from leadscore.warehouse.duckdb import DuckDBWarehouse
-from tests.salesforce_standin import RunningStandIn
 
 T0 = datetime(2025, 11, 1, tzinfo=UTC)
 FAST = PushConfig(chunk_size=10, max_retries=3, backoff_seconds=0, poll_seconds=0,
@@ -45,8 +45,8 @@ def _scores(n: int, version: str = "v1", run: str = "r1", at: datetime = T0) -> 
 
 def _add_scores(wh: DuckDBWarehouse, frame: pd.DataFrame) -> None:
     ensure_tables(wh)
-    wh.load_arrow(tables.LEAD_SCORES, pa.Table.from_pandas(frame, schema=SCORE_SCHEMA,
-                                                           preserve_index=False), "append")  # fmt: skip
+    data = pa.Table.from_pandas(frame, schema=SCORE_SCHEMA, preserve_index=False)
+    wh.load_arrow(tables.LEAD_SCORES, data, "append")
 
 
 @pytest.fixture
@@ -206,7 +206,9 @@ def test_credentials_come_from_the_environment_only() -> None:
     with pytest.raises(ValueError, match="LEADSCORE_SF_INSTANCE_URL"):
         SalesforceSettings.from_env({})
     s = SalesforceSettings.from_env(
-        {"LEADSCORE_SF_INSTANCE_URL": "https://x.my.salesforce.com",
-         "LEADSCORE_SF_ACCESS_TOKEN": "t"}  # fmt: skip
+        {
+            "LEADSCORE_SF_INSTANCE_URL": "https://x.my.salesforce.com",
+            "LEADSCORE_SF_ACCESS_TOKEN": "t",
+        }
     )
     assert s.instance_url == "https://x.my.salesforce.com" and s.access_token == "t"

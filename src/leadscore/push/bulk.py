@@ -93,7 +93,7 @@ class _TimeoutSession(requests.Session):
         self._timeout = timeout
         self._ca_bundle = ca_bundle
 
-    def request(self, method: str | bytes, url: str | bytes, **kwargs: Any) -> Any:  # type: ignore[override]
+    def request(self, method: str, url: str, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs.setdefault("timeout", self._timeout)
         if self._ca_bundle:
             kwargs.setdefault("verify", self._ca_bundle)

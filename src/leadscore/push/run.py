@@ -167,7 +167,9 @@ def _apply_outcome(
 ) -> None:
     sent = env.wh.query(f"SELECT * FROM {ROWS} WHERE job_id = {_lit(job_id)}").to_pandas()
     now = env.clock()
-    statuses = [outcome.get(lead, ("failed", f"job {state}: not processed")) for lead in sent.lead_id]
+    statuses = [
+        outcome.get(lead, ("failed", f"job {state}: not processed")) for lead in sent.lead_id
+    ]
     sent["status"] = [s for s, _ in statuses]
     sent["error"] = [e for _, e in statuses]
     sent["updated_at"] = pd.Timestamp(now)
@@ -183,8 +185,9 @@ def _apply_outcome(
         env.wh.execute(f"DELETE FROM {ROWS} WHERE job_id = {_lit(job_id)}")
         env.wh.execute(f"INSERT INTO {ROWS} SELECT * FROM {_STAGE}")
         env.wh.execute(
-            f"UPDATE {JOBS} SET state = '{state}', n_accepted = {counts['accepted']},"
-            f" n_failed = {counts['failed']}, updated_at = {_ts(now)} WHERE job_id = {_lit(job_id)}"
+            f"UPDATE {JOBS} SET state = {_lit(state)}, n_accepted = {counts['accepted']},"
+            f" n_failed = {counts['failed']}, updated_at = {_ts(now)}"
+            f" WHERE job_id = {_lit(job_id)}"
         )
     env.wh.execute(f"DROP TABLE IF EXISTS {_STAGE}")
 

@@ -17,11 +17,18 @@ class DuckDBWarehouse:
 
     dialect = "duckdb"
 
-    def __init__(self, path: Path | str, threads: int = 2, memory_limit: str = "8GB") -> None:
-        if str(path) != ":memory:":
+    def __init__(
+        self,
+        path: Path | str,
+        threads: int = 2,
+        memory_limit: str = "8GB",
+        *,
+        read_only: bool = False,
+    ) -> None:
+        if str(path) != ":memory:" and not read_only:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.con = duckdb.connect(str(path))
+        self.con = duckdb.connect(str(path), read_only=read_only)
         self.con.execute(f"SET threads = {int(threads)}")
         self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self.con.execute("SET TimeZone = 'UTC'")
