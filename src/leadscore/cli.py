@@ -272,6 +272,38 @@ def report(config: ConfigOpt = None) -> None:
     _call(lambda: stage_report(cfg, console=console))
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on ([serve] host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port ([serve] port).")] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Serve without bearer tokens (local use only).")
+    ] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Score leads over HTTP (FastAPI on uvicorn) with the champion model."""
+    from leadscore.pipeline import run_server
+
+    cfg = _settings(config)
+    tokens = tuple(t.strip() for t in os.environ.get("LEADSCORE_API_TOKENS", "").split(",") if t)
+    if not tokens and not no_auth:
+        console.print(
+            "[bold red]error:[/bold red] set LEADSCORE_API_TOKENS (comma-separated bearer "
+            "tokens) or pass --no-auth for local use"
+        )
+        raise typer.Exit(1)
+    _call(lambda: run_server(cfg, tokens, host=host, port=port))
+
+
+@app.command()
+def push(config: ConfigOpt = None) -> None:
+    """Upsert pending scores into Salesforce (Bulk API 2.0; LEADSCORE_SF_* credentials)."""
+    from leadscore.pipeline import stage_push
+
+    cfg = _settings(config)
+    _call(lambda: stage_push(cfg, console=console))
+
+
 def main() -> None:
     """Console entry point.
 

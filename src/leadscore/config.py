@@ -235,6 +235,28 @@ class BucketConfig(_Section):
 DEFAULT_BUCKETS = BucketConfig()
 
 
+class PushConfig(_Section):
+    """Salesforce Bulk API 2.0 push (credentials come from LEADSCORE_SF_* variables only)."""
+
+    object_name: str = "Lead"
+    external_id_field: str = "Id"
+    chunk_size: int = Field(10_000, ge=1, le=150_000)
+    max_retries: int = Field(5, ge=0, le=20)
+    backoff_seconds: float = Field(1.0, ge=0)
+    poll_seconds: float = Field(2.0, ge=0)
+    poll_timeout_seconds: float = Field(600.0, gt=0)
+
+
+class ServeConfig(_Section):
+    """The HTTP scoring service (tokens come from LEADSCORE_API_TOKENS only)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_body_bytes: int = Field(1_000_000, ge=1_000)
+    max_batch: int = Field(500, ge=1, le=10_000)
+    model_check_seconds: float = Field(5.0, ge=0)
+
+
 class Settings(_Section):
     """All of leadscore's settings."""
 
@@ -248,6 +270,8 @@ class Settings(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     gates: GatesConfig = Field(default_factory=GatesConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
+    push: PushConfig = Field(default_factory=PushConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -270,6 +270,39 @@ def latest_bundle_path(cfg: Settings) -> Path:
     return cfg.project.models_dir / pointer.read_text().strip()
 
 
+def run_server(
+    cfg: Settings, tokens: tuple[str, ...], host: str | None = None, port: int | None = None
+) -> None:
+    """Run the HTTP scoring service until interrupted (uvicorn, one process)."""
+    import uvicorn
+
+    from leadscore.serve import create_app
+    from leadscore.serve.source import ModelSource
+
+    models = ModelSource(lambda: latest_bundle_path(cfg), cfg.serve.model_check_seconds)
+    models.current()  # fail at start, not at the first request, when there is no model
+    app = create_app(cfg, models, tokens=tokens)
+    uvicorn.run(app, host=host or cfg.serve.host, port=port or cfg.serve.port, log_level="info")
+
+
+def stage_push(cfg: Settings, console: Console | None = None) -> Any:
+    """Upsert every pending score into Salesforce and say what happened."""
+    from leadscore.push import SalesforceSettings, connect, push_pending
+
+    con = _console(console)
+    client = connect(SalesforceSettings.from_env(), cfg.push.object_name)
+    with _warehouse(cfg) as wh:
+        result = push_pending(wh, client, cfg.push)
+    con.print(
+        f"pushed {result.n_pending:,} pending scores in {result.n_jobs} jobs: "
+        f"{result.n_accepted:,} accepted, {result.n_failed:,} failed {result.failed_reasons}; "
+        f"{result.retries} retries; {result.n_reconciled} earlier jobs reconciled"
+    )
+    if result.left_in_flight:
+        con.print(f"still processing at Salesforce (settled next push): {result.left_in_flight}")
+    return result
+
+
 def stage_explain(
     cfg: Settings, reference_csv: Path | None = None, console: Console | None = None
 ) -> ExplainResult:

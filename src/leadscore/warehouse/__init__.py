@@ -7,12 +7,14 @@ from leadscore.warehouse.base import Warehouse, WarehouseBusy, WarehouseError
 from leadscore.warehouse.dialect import transpile
 
 
-def open_warehouse(cfg: WarehouseConfig) -> Warehouse:
-    """Open the warehouse named by the config."""
+def open_warehouse(cfg: WarehouseConfig, *, read_only: bool = False) -> Warehouse:
+    """Open the warehouse named by the config (``read_only`` for readers such as ``serve``)."""
     if cfg.backend == "duckdb":
         from leadscore.warehouse.duckdb import DuckDBWarehouse
 
-        return DuckDBWarehouse(cfg.path, threads=cfg.threads, memory_limit=cfg.memory_limit)
+        return DuckDBWarehouse(
+            cfg.path, threads=cfg.threads, memory_limit=cfg.memory_limit, read_only=read_only
+        )
     from leadscore.warehouse.bigquery import BigQueryWarehouse
 
     return BigQueryWarehouse(project=cfg.project, dataset=cfg.dataset, location=cfg.location)

@@ -15,10 +15,10 @@ from leadscore.warehouse.base import WarehouseBusy, WarehouseError, WriteMode
 _HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
 
 
-def _connect(path: Path | str) -> duckdb.DuckDBPyConnection:
+def _connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the file; a lock held by another process or a refused file is a one-line error."""
     try:
-        return duckdb.connect(str(path))
+        return duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
         text = str(exc)
         if "Could not set lock" in text:
@@ -37,11 +37,18 @@ class DuckDBWarehouse:
 
     dialect = "duckdb"
 
-    def __init__(self, path: Path | str, threads: int = 2, memory_limit: str = "8GB") -> None:
-        if str(path) != ":memory:":
+    def __init__(
+        self,
+        path: Path | str,
+        threads: int = 2,
+        memory_limit: str = "8GB",
+        *,
+        read_only: bool = False,
+    ) -> None:
+        if str(path) != ":memory:" and not read_only:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.con = _connect(path)
+        self.con = _connect(path, read_only)
         self.con.execute(f"SET threads = {int(threads)}")
         self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self.con.execute("SET TimeZone = 'UTC'")
