@@ -134,7 +134,9 @@ class LiftEstimate:
         return asdict(self)
 
 
-def compare_ratios(treat: RatioEstimate, control: RatioEstimate, level: float = 0.95) -> LiftEstimate:
+def compare_ratios(
+    treat: RatioEstimate, control: RatioEstimate, level: float = 0.95
+) -> LiftEstimate:
     """Lift ``R_t / R_c - 1`` on the log scale: ``Var(log R) ~= (se / R)^2`` per arm."""
     nan = float("nan")
     if not (treat.ratio > 0 and control.ratio > 0):
@@ -154,9 +156,7 @@ def compare_ratios(treat: RatioEstimate, control: RatioEstimate, level: float = 
     )
 
 
-def arm_estimates(
-    frame: pd.DataFrame, cluster_col: str | None = None
-) -> dict[str, RatioEstimate]:
+def arm_estimates(frame: pd.DataFrame, cluster_col: str | None = None) -> dict[str, RatioEstimate]:
     """Ratio per arm over the frame's rows (columns ``arm``, ``mql``, ``n_dials``)."""
     out: dict[str, RatioEstimate] = {}
     for arm in ("treatment", "control"):

@@ -135,7 +135,9 @@ def measure_moments(matured: pd.DataFrame) -> KpiMoments:
     )
 
 
-def n_per_arm(delta: float, var_control: float, var_treat: float, alpha: float, power: float) -> float:
+def n_per_arm(
+    delta: float, var_control: float, var_treat: float, alpha: float, power: float
+) -> float:
     """Leads per arm to detect ``delta`` with per-lead variances (statsmodels NormalIndPower)."""
     effect = delta / math.sqrt((var_control + var_treat) / 2)
     return float(NormalIndPower().solve_power(effect, alpha=alpha, power=power, ratio=1.0))
@@ -156,9 +158,9 @@ def cluster_leads_per_arm(n_ind: float, icc: float, n_clusters: int) -> tuple[fl
 
 
 def _design(unit: Unit, adoption: float, n_ind: float, m: KpiMoments, weekly: float) -> Design:
-    if unit == "lead":
-        leads, deff = n_ind, 1.0
-    else:
+    leads: float | None = n_ind
+    deff = 1.0
+    if unit == "sga":
         leads, deff = cluster_leads_per_arm(n_ind, m.icc, m.n_sgas)
     if leads is None:
         return Design(unit, adoption, None, None, deff, None)
@@ -226,9 +228,7 @@ def _verdict(plan_weeks: int, primary: Design, diluted: Design) -> str:
     return f"{head}: {says(diluted)}; {says(primary)}."
 
 
-def plan_experiment(
-    outcomes: pd.DataFrame, as_of: datetime, cfg: ExperimentConfig
-) -> PowerPlan:
+def plan_experiment(outcomes: pd.DataFrame, as_of: datetime, cfg: ExperimentConfig) -> PowerPlan:
     """Sample size and duration for the ratio KPI, from per-lead outcomes up to ``as_of``."""
     moments = measure_moments(baseline_leads(outcomes, as_of, cfg.baseline_weeks))
     weekly = weekly_flow(outcomes, as_of, cfg.flow_weeks)

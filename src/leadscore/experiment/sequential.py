@@ -1,9 +1,8 @@
 """Experiment stage, group-sequential boundaries: Lan-DeMets alpha spending, O'Brien-Fleming type.
 
-Pure functions. The spending function, per side ``a(t) = 2 - 2 Phi(z_{1-a/2} / sqrt(t))`` with ``a = alpha / 2``
-(the form gsDesign's ``sfLDOF`` and SAS SEQDESIGN use), spends almost nothing early and nearly
-the full alpha at the end, so looking at the data at
-interim points does not raise the false-positive rate above ``alpha``. Boundaries are found by
+Pure functions. The spending function, per side ``a(t) = 2 - 2 Phi(z_{1-a/2} / sqrt(t))``
+with ``a = alpha / 2`` (the form of gsDesign's ``sfLDOF``), spends almost nothing early and
+nearly the full alpha at the end, so looking at the data at interim points does not raise the false-positive rate above ``alpha``. Boundaries are found by
 numerical integration of the score process ``S(t) = Z(t) sqrt(t)`` (a Brownian motion in
 information time) on a grid, look by look (Armitage-McPherson-Rowe recursion).
 """
@@ -50,6 +49,13 @@ def _crossing_prob(grid: np.ndarray, dens: np.ndarray, step: float, sd: float, c
     return float(np.sum(dens * tail) * step)
 
 
+def _excess(
+    c: float, grid: np.ndarray, dens: np.ndarray, step: float, sd: float, root_t: float,
+    target: float,
+) -> float:  # fmt: skip
+    return _crossing_prob(grid, dens, step, sd, c * root_t) - target
+
+
 def _advance(
     grid: np.ndarray, dens: np.ndarray, step: float, sd: float, c: float
 ) -> tuple[np.ndarray, np.ndarray, float]:
@@ -79,10 +85,8 @@ def obf_boundaries(fractions: Sequence[float], alpha: float = 0.05) -> Boundarie
         sd = float(np.sqrt(t[k] - t[k - 1]))
         root_t = float(np.sqrt(t[k]))
 
-        def excess(c: float, sd: float = sd, root_t: float = root_t, k: int = k) -> float:
-            return _crossing_prob(grid, dens, step, sd, c * root_t) - increments[k]
-
-        c_k = float(optimize.brentq(excess, 0.5, 12.0, xtol=1e-10))
+        args = (grid, dens, step, sd, root_t, float(increments[k]))
+        c_k = float(optimize.brentq(_excess, 0.5, 12.0, args=args, xtol=1e-10))
         z.append(c_k)
         grid, dens, step = _advance(grid, dens, step, sd, c_k * root_t)
     return Boundaries(tuple(float(x) for x in t), tuple(z), tuple(float(a) for a in spent), alpha)
