@@ -2,9 +2,10 @@
 
 Pure functions. The spending function, per side ``a(t) = 2 - 2 Phi(z_{1-a/2} / sqrt(t))``
 with ``a = alpha / 2`` (the form of gsDesign's ``sfLDOF``), spends almost nothing early and
-nearly the full alpha at the end, so looking at the data at interim points does not raise the false-positive rate above ``alpha``. Boundaries are found by
-numerical integration of the score process ``S(t) = Z(t) sqrt(t)`` (a Brownian motion in
-information time) on a grid, look by look (Armitage-McPherson-Rowe recursion).
+nearly the full alpha at the end, so looking at the data at interim points does not raise the
+false-positive rate above ``alpha``. Boundaries come from numerical integration of the score
+process ``S(t) = Z(t) sqrt(t)`` (a Brownian motion in information time) on a grid, look by
+look (the Armitage-McPherson-Rowe recursion).
 """
 
 from __future__ import annotations
