@@ -20,7 +20,7 @@ from leadscore.experiment.kpi import arm_estimates, lead_outcomes
 from leadscore.warehouse import Warehouse, tables
 
 SMD_FLAG = 0.1
-MIN_LEADS_PER_DAY = 3
+MIN_LEADS_PER_DAY = 2
 
 
 @dataclass(frozen=True)
@@ -148,20 +148,43 @@ def adoption_by_day(dials: pd.DataFrame, scores: pd.Series) -> pd.DataFrame:
         scores: score of each lead (index ``lead_id``); higher means call earlier.
 
     Returns one row per SGA-day with at least ``MIN_LEADS_PER_DAY`` scored leads dialled:
-    ``owner_id``, ``day``, ``n_leads``, ``rho`` (Spearman of dial position vs score rank; 1 =
-    called exactly in score order).
+    ``owner_id``, ``day``, ``n_leads``, ``rho`` (Spearman of dial position vs score rank, ties
+    averaged; 1 = called exactly in score order; NaN when every score that day is equal).
     """
     frame = dials.assign(day=pd.to_datetime(dials["dial_ts"], utc=True).dt.floor("D"))
     frame = frame[frame["lead_id"].isin(scores.index)]
-    first = frame.sort_values("dial_ts").drop_duplicates(["owner_id", "day", "lead_id"])
-    out = []
-    for (owner, day), group in first.groupby(["owner_id", "day"], sort=True):
-        if len(group) < MIN_LEADS_PER_DAY:
-            continue
-        score = scores.reindex(group["lead_id"]).to_numpy(float)
-        rho = stats.spearmanr(np.arange(len(group)), -score).statistic
-        out.append({"owner_id": owner, "day": day, "n_leads": len(group), "rho": float(rho)})
-    return pd.DataFrame(out, columns=["owner_id", "day", "n_leads", "rho"])
+    first = frame.sort_values("dial_ts", kind="stable").drop_duplicates(
+        ["owner_id", "day", "lead_id"]
+    )
+    first = first.assign(score=first["lead_id"].map(scores).to_numpy(float))
+    groups = first.groupby(["owner_id", "day"], sort=True)
+    first = first.assign(
+        order_rank=groups.cumcount().to_numpy(float) + 1,
+        score_rank=groups["score"].rank(ascending=False, method="average").to_numpy(),
+        n_leads=groups["score"].transform("size").to_numpy(),
+    )
+    first = first[first["n_leads"] >= MIN_LEADS_PER_DAY]
+    return _group_pearson(first, "order_rank", "score_rank")
+
+
+def _group_pearson(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Pearson correlation of two columns within each (owner_id, day) group (vectorised)."""
+    keys = ["owner_id", "day"]
+    centred = frame[keys].copy()
+    grouped = frame.groupby(keys, sort=True)
+    centred["dx"] = frame[x] - grouped[x].transform("mean")
+    centred["dy"] = frame[y] - grouped[y].transform("mean")
+    centred["xy"], centred["xx"] = centred["dx"] * centred["dy"], centred["dx"] ** 2
+    centred["yy"] = centred["dy"] ** 2
+    sums = centred.groupby(keys, sort=True)[["xy", "xx", "yy"]].sum()
+    denom = np.sqrt(sums["xx"] * sums["yy"])
+    out = pd.DataFrame(
+        {
+            "n_leads": grouped.size(),
+            "rho": (sums["xy"] / denom.where(denom > 0)).astype(float),
+        }
+    ).reset_index()
+    return out[["owner_id", "day", "n_leads", "rho"]]
 
 
 def adoption_summary(by_day: pd.DataFrame, threshold: float = 0.5) -> dict[str, float | int]:
