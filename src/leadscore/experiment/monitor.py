@@ -177,7 +177,7 @@ def _group_pearson(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     centred["xy"], centred["xx"] = centred["dx"] * centred["dy"], centred["dx"] ** 2
     centred["yy"] = centred["dy"] ** 2
     sums = centred.groupby(keys, sort=True)[["xy", "xx", "yy"]].sum()
-    denom = np.sqrt(sums["xx"] * sums["yy"])
+    denom = (sums["xx"] * sums["yy"]) ** 0.5
     out = pd.DataFrame(
         {
             "n_leads": grouped.size(),

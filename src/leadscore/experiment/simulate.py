@@ -1,4 +1,4 @@
-"""Experiment stage, ``simulate``: a calling floor where the call order matters, with a known truth.
+"""Experiment stage, ``simulate``: a calling floor where call order matters, with a known truth.
 
 Reads nothing (or, optionally, true probabilities to sample from); pure and seeded. SGAs have a
 daily dial capacity; each lead has a true MQL probability, needs a number of dials before it
