@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from leadscore.config import ConfigError, Settings, load_settings
+from leadscore.experiment.cli import app as experiment_app
 
 app = typer.Typer(
     help="Point-in-time lead scoring.",
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 console = Console()
+app.add_typer(experiment_app, name="experiment")
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Config file (default ./leadscore.toml).")

@@ -10,6 +10,7 @@ import hashlib
 import json
 import tomllib
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
@@ -201,7 +202,7 @@ class ExperimentConfig(_Section):
     @field_validator("looks")
     @classmethod
     def _looks_increase_to_one(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if not value or value[-1] != 1.0 or any(b <= a for a, b in zip(value, value[1:])):
+        if not value or value[-1] != 1.0 or any(b <= a for a, b in pairwise(value)):
             raise ValueError("looks must increase and end at 1.0")
         if value[0] <= 0:
             raise ValueError("looks must be positive fractions")
