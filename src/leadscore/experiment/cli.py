@@ -32,7 +32,9 @@ def _run(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except (ConfigError, FileNotFoundError, ValueError, KeyError, WarehouseError) as exc:
-        console.print(f"[bold red]error:[/bold red] {str(exc).splitlines()[0]}")
+        # a config error names each bad key on its own line; others: the first line only
+        text = str(exc) if isinstance(exc, ConfigError) else str(exc).splitlines()[0]
+        console.print(f"[bold red]error:[/bold red] {text}")
         raise typer.Exit(1) from None
 
 

@@ -119,7 +119,9 @@ def write_report(
 ) -> Path:  # fmt: skip
     """Write ``report.md``, ``looks.png`` and ``section.html``; return the Markdown path."""
     plot = plot_looks(analysis, exp, out_dir / PLOT_FILE)
-    parts = ["# A/B test: score-ordered calling", "", *_headline(plan, monitor, analysis), ""]
+    parts = ["# A/B test: score-ordered calling", ""]
+    for line in _headline(plan, monitor, analysis):
+        parts += [line, ""]
     for title, headers, rows in tables(plan, monitor, analysis):
         parts += [f"## {title}", "", md_table(headers, [[_fmt(c) for c in r] for r in rows]), ""]
     parts += ["## Unit of assignment", "", TRADE_OFF, "", f"![looks]({PLOT_FILE})", ""]
