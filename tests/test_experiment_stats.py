@@ -308,6 +308,6 @@ def test_a_large_effect_stops_early_and_no_effect_runs_to_the_end() -> None:
     assert big.verdict.startswith("Ship")
     null = analyze_experiment(_frame(8000, 0.0, 2), 4000)
     assert null.status == "final" and not null.significant
-    assert {s["segment"] for s in null.segments} == {"<$100M", ">$500M"}
+    assert {s.segment for s in null.segments} == {"<$100M", ">$500M"}
     running = analyze_experiment(_frame(1000, 0.0, 3), 4000)
     assert running.status == "running" and running.verdict.startswith("Running")

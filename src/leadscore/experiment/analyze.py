@@ -36,10 +36,25 @@ class Look:
 
 
 @dataclass(frozen=True)
+class SegmentEstimate:
+    """Lift within one segment (e.g. an AUM tier), matured leads at the analysis point."""
+
+    segment: str
+    n_leads: int
+    treatment_per_100: float
+    control_per_100: float
+    lift: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+
+@dataclass(frozen=True)
 class Analysis:
     """Looks so far and, when the test has ended, the final estimates and verdict."""
 
     planned_leads_per_arm: int
+    information_fraction: float  # matured leads / planned leads (both arms)
     looks: list[Look]
     status: str  # running | stopped_early | final
     lift: float
@@ -49,7 +64,7 @@ class Analysis:
     significant: bool
     mqls_per_100_dials: dict[str, float]
     n_leads: dict[str, int]
-    segments: list[dict[str, object]] = field(default_factory=list)
+    segments: list[SegmentEstimate] = field(default_factory=list)
     verdict: str = ""
 
     def to_dict(self) -> dict[str, object]:
@@ -79,23 +94,18 @@ def _estimate(
 
 def _segments(
     frame: pd.DataFrame, segment_col: str, cluster_col: str | None
-) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = []
+) -> list[SegmentEstimate]:
+    rows = []
     for segment, group in frame.groupby(segment_col, sort=True):
         per_100, lift = _estimate(group, cluster_col)
         rows.append(
-            {
-                "segment": str(segment),
-                "n_leads": len(group),
-                "treatment_per_100": per_100["treatment"],
-                "control_per_100": per_100["control"],
-                **{k: round(v, 4) for k, v in lift.to_dict().items() if k in _SEG_KEYS},
-            }
-        )
+            SegmentEstimate(
+                str(segment), len(group), per_100["treatment"], per_100["control"],
+                round(lift.lift, 4), round(lift.ci_low, 4), round(lift.ci_high, 4),
+                round(lift.p_value, 4),
+            )
+        )  # fmt: skip
     return rows
-
-
-_SEG_KEYS = ("lift", "ci_low", "ci_high", "p_value")
 
 
 def run_looks(
@@ -178,6 +188,9 @@ def analyze_experiment(
     )  # fmt: skip
     return Analysis(
         planned_leads_per_arm=n_planned_per_arm,
+        information_fraction=round(
+            float(frame["matured"].astype(bool).sum()) / (2 * n_planned_per_arm), 4
+        ),
         looks=looks,
         status=status,
         lift=round(lift.lift, 4),

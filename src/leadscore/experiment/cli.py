@@ -145,11 +145,16 @@ def simulate(
         seed=cfg.project.global_seed if seed is None else seed,
     )  # fmt: skip
     summary = _run(lambda: stage_simulate(cfg, sim, runs, aa_runs, truth))
-    console.print(
-        f"coverage {summary.coverage:.0%} of {summary.n_ab} (mean true lift"
-        f" {summary.mean_true_lift:+.1%}); A/A significant {summary.aa_false_positive_rate:.0%}"
-        f" of {summary.n_aa}; adoption measured {summary.mean_adoption_rho:.2f}"
-    )
+    if summary.n_ab:
+        console.print(
+            f"coverage {summary.coverage:.0%} of {summary.n_ab} A/B runs (mean true lift"
+            f" {summary.mean_true_lift:+.1%}); adoption measured {summary.mean_adoption_rho:.2f}"
+        )
+    if summary.n_aa:
+        console.print(
+            f"A/A significant in {summary.aa_false_positive_rate:.0%} of {summary.n_aa} runs"
+            " (interim looks included)"
+        )
 
 
 __all__ = ["app"]

@@ -42,20 +42,24 @@ def plot_looks(analysis: Analysis, exp: ExperimentConfig, path: Path) -> Path:
     ax_z.plot(bounds.fractions, [-z for z in bounds.z], "s--", color="firebrick")
     done = [lk for lk in analysis.looks if lk.at is not None]
     ax_z.plot([lk.fraction for lk in done], [lk.z for lk in done], "o-", label="observed z")
+    ax_z.axvline(analysis.information_fraction, color="grey", ls=":", label="information now")
     ax_z.axhline(0, color="grey", lw=0.5)
     ax_z.set(xlabel="information fraction", ylabel="z", title="Interim looks", xlim=(0, 1.05))
-    ax_z.legend(loc="lower left", fontsize=8)
+    ax_z.legend(loc="center left", fontsize=8)
     segs = analysis.segments
     y = np.arange(len(segs) + 1)
-    lifts = [analysis.lift] + [float(s["lift"]) for s in segs]  # type: ignore[arg-type]
-    low = [analysis.ci_low] + [float(s["ci_low"]) for s in segs]  # type: ignore[arg-type]
-    high = [analysis.ci_high] + [float(s["ci_high"]) for s in segs]  # type: ignore[arg-type]
-    err = np.nan_to_num([np.subtract(lifts, low), np.subtract(high, lifts)])
-    ax_seg.errorbar(lifts, y, xerr=err, fmt="o", capsize=3)
-    ax_seg.set_yticks(y, ["all"] + [str(s["segment"]) for s in segs])
-    ax_seg.axvline(0, color="grey", lw=0.5)
-    ax_seg.axvline(exp.target_lift, color="green", ls="--", label="target lift")
-    ax_seg.set(xlabel="lift of MQLs per 100 dials (95% CI)", title="Lift by segment")
+    # ratios treatment / control on a log axis: a small segment's wide interval stays readable
+    ratio = 1 + np.array([analysis.lift] + [s.lift for s in segs])
+    low = 1 + np.array([analysis.ci_low] + [s.ci_low for s in segs])
+    high = 1 + np.array([analysis.ci_high] + [s.ci_high for s in segs])
+    ok = np.isfinite(ratio) & (low > 0)
+    err = np.array([ratio - low, high - ratio])[:, ok]
+    ax_seg.errorbar(ratio[ok], y[ok], xerr=err, fmt="o", capsize=3)
+    ax_seg.set_xscale("log")
+    ax_seg.set_yticks(y, ["all"] + [s.segment for s in segs])
+    ax_seg.axvline(1, color="grey", lw=0.5)
+    ax_seg.axvline(1 + exp.target_lift, color="green", ls="--", label="target lift")
+    ax_seg.set(xlabel="treatment / control, MQLs per 100 dials (95% CI)", title="By segment")
     ax_seg.legend(fontsize=8)
     FigureCanvasAgg(fig)
     fig.tight_layout()
@@ -85,9 +89,11 @@ def tables(
                 "yes" if b["flagged"] else ""] for b in monitor.balance]  # fmt: skip
     looks: Rows = [[lk.index + 1, lk.fraction, lk.at or "pending", lk.n_leads, lk.lift, lk.z,
               lk.boundary_z, "yes" if lk.crossed else ""] for lk in analysis.looks]  # fmt: skip
-    segments: Rows = [[s["segment"], s["n_leads"], s["treatment_per_100"], s["control_per_100"],
-                 s["lift"], f"{s['ci_low']} – {s['ci_high']}", s["p_value"]]
-                for s in analysis.segments]  # fmt: skip
+    segments: Rows = [
+        [s.segment, s.n_leads, s.treatment_per_100, s.control_per_100, s.lift,
+         f"{s.ci_low} – {s.ci_high}", s.p_value]
+        for s in analysis.segments
+    ]  # fmt: skip
     return [
         ("Plan (ratio KPI)", ["unit", "adoption", "leads/arm", "weeks", "design effect"], designs),
         ("Arms (interval on matured leads)",
