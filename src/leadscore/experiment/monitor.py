@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from leadscore.config import Settings
-from leadscore.experiment.assign import COVARIATES, lead_arms, lead_strata
+from leadscore.experiment.assign import ARMS, COVARIATES, lead_arms, lead_strata
 from leadscore.experiment.kpi import arm_estimates, lead_outcomes
 from leadscore.warehouse import Warehouse, tables
 
@@ -231,7 +231,9 @@ def monitor_experiment(wh: Warehouse, cfg: Settings, as_of: datetime) -> Monitor
     if frame.empty:
         raise ValueError(f"experiment {exp.experiment_id} has no assigned leads by {as_of}")
     cluster = "owner_id" if exp.unit == "sga" else None
-    counts = {a: int((frame["arm"] == a).sum()) for a in ("treatment", "control")}
+    # the randomised units: leads, or SGAs (whose lead volumes differ by nature, not by chance)
+    unit_col = "owner_id" if exp.unit == "sga" else "lead_id"
+    counts = {a: int(frame.loc[frame["arm"] == a, unit_col].nunique()) for a in ARMS}
     covariates = lead_covariates(wh, cfg, frame, as_of)
     treated = frame.loc[frame["arm"] == "treatment", "lead_id"].astype(str).tolist()
     by_day = adoption_by_day(*_dials_and_scores(wh, cfg, treated))
