@@ -2,7 +2,8 @@
 
 ``python -m benchmarks.experiment [--runs 20] [--aa-runs 100] [--seed 42] [--config TOML]``
 runs the A/B and A/A simulations, optionally the power plan of a project's warehouse, and
-writes ``benchmarks/out/experiment.json`` plus a Markdown section ready for BENCHMARKS.md.
+writes ``benchmarks/out/experiment.json`` plus a Markdown section ready for BENCHMARKS.md;
+``--update-benchmarks`` also replaces the text between the experiment markers of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -18,6 +19,18 @@ from leadscore.experiment.simulate import SimConfig, SimSummary, simulate_many
 from leadscore.io import write_json, write_text
 
 OUT = Path(__file__).resolve().parent / "out"
+BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+START, END = "<!-- experiment:start -->", "<!-- experiment:end -->"
+
+
+def update_section(path: Path, body: str) -> None:
+    """Replace the text between the experiment markers (appended when they are missing)."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if START not in text or END not in text:
+        text = text.rstrip() + f"\n\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    write_text(path, f"{head}{START}\n{body}{END}{tail}")
 
 
 def simulation_markdown(summary: SimSummary, seconds: float, command: str) -> list[str]:
@@ -80,6 +93,7 @@ def main() -> None:
     parser.add_argument("--adoption", type=float, default=0.6)
     parser.add_argument("--config", type=Path, help="Project config whose warehouse to plan on.")
     parser.add_argument("--as-of", type=datetime.fromisoformat)
+    parser.add_argument("--update-benchmarks", action="store_true", help="Edit BENCHMARKS.md.")
     args = parser.parse_args()
     started = time.perf_counter()
     summary = simulate_many(
@@ -103,6 +117,8 @@ def main() -> None:
         lines += ["", *plan_lines]
     write_json(OUT / "experiment.json", results)
     write_text(OUT / "experiment.md", "\n".join(lines) + "\n")
+    if args.update_benchmarks:
+        update_section(BENCHMARKS_MD, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
