@@ -37,7 +37,8 @@ def simulation_markdown(summary: SimSummary, seconds: float, command: str) -> li
     """Lines of the simulation part of the section."""
     cfg = summary.config
     return [
-        f"Simulator: {cfg['n_sgas']} SGAs, {cfg['capacity']} dials per SGA-day,"
+        f"Simulator ({cfg['unit']}-level assignment): {cfg['n_sgas']} SGAs,"
+        f" {cfg['capacity']} dials per SGA-day,"
         f" {cfg['leads_per_week']} contacted leads/week for {cfg['weeks']} weeks,"
         f" adoption {cfg['adoption']:.0%}, looks at {list(summary.looks)} (boundaries"
         f" {list(summary.boundaries)}), seeds from {cfg['seed']}; `{command}` took"
@@ -91,18 +92,18 @@ def main() -> None:
     parser.add_argument("--aa-runs", type=int, default=100)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--adoption", type=float, default=0.6)
+    parser.add_argument("--unit", choices=("lead", "sga"), default="lead")
     parser.add_argument("--config", type=Path, help="Project config whose warehouse to plan on.")
     parser.add_argument("--as-of", type=datetime.fromisoformat)
     parser.add_argument("--update-benchmarks", action="store_true", help="Edit BENCHMARKS.md.")
     args = parser.parse_args()
     started = time.perf_counter()
-    summary = simulate_many(
-        SimConfig(seed=args.seed, adoption=args.adoption), args.runs, args.aa_runs
-    )
+    sim = SimConfig(seed=args.seed, adoption=args.adoption, unit=args.unit)
+    summary = simulate_many(sim, args.runs, args.aa_runs)
     seconds = time.perf_counter() - started
     command = (
         f"python -m benchmarks.experiment --runs {args.runs} --aa-runs {args.aa_runs}"
-        f" --seed {args.seed} --adoption {args.adoption}"
+        f" --seed {args.seed} --adoption {args.adoption} --unit {args.unit}"
     )
     lines = [
         "### Experiment: does the analysis recover a known lift?",

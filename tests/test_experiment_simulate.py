@@ -68,6 +68,17 @@ def test_small_version_covers_the_truth_and_keeps_aa_false_positives_low() -> No
     assert all(r.true_lift == 0 for r in summary.runs if r.kind == "aa")
 
 
+def test_sga_assignment_gives_each_sga_one_arm() -> None:
+    cfg = replace(SMALL, unit="sga")
+    world = draw_world(cfg)
+    treated = lead_arms(world, cfg.seed, "sga")
+    per_sga = {int(o): set(treated[world.owner == o]) for o in np.unique(world.owner)}
+    assert all(len(arms) == 1 for arms in per_sga.values())
+    assert sum(True in arms for arms in per_sga.values()) == cfg.n_sgas // 2
+    run = simulate_once(cfg, obf_boundaries((0.5, 1.0)))
+    assert run.ci_low < run.lift < run.ci_high
+
+
 @pytest.mark.slow
 def test_interval_covers_true_lift_and_aa_is_rarely_significant() -> None:
     """20 A/B runs: coverage >= 90%; 100 A/A runs with 4 looks: significant <= 10%."""

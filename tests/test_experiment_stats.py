@@ -176,6 +176,18 @@ def test_lift_interval_and_p_value_agree() -> None:
         assert lift.ci_low < lift.lift < lift.ci_high
 
 
+def test_few_clusters_use_student_t_and_an_equivalent_z() -> None:
+    rng = np.random.default_rng(4)
+    yt, yc = rng.poisson(3.0, 10), rng.poisson(2.0, 10)
+    dt, dc = yt + rng.poisson(100, 10), yc + rng.poisson(100, 10)
+    treat, control = ratio_estimate(yt, dt), ratio_estimate(yc, dc)
+    normal, student = compare_ratios(treat, control), compare_ratios(treat, control, df=18)
+    assert student.p_value == pytest.approx(2 * stats.t.sf(abs(normal.z), 18))
+    assert student.p_value > normal.p_value
+    assert abs(student.z) == pytest.approx(stats.norm.isf(student.p_value / 2))
+    assert student.ci_high - student.ci_low > normal.ci_high - normal.ci_low
+
+
 # ----------------------------------------------------------------------------- assignment
 def _units(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)

@@ -87,7 +87,8 @@ def _estimate(
     frame: pd.DataFrame, cluster_col: str | None
 ) -> tuple[dict[str, float], LiftEstimate]:
     est = arm_estimates(frame, cluster_col)
-    lift = compare_ratios(est["treatment"], est["control"])
+    df = est["treatment"].n_units + est["control"].n_units - 2 if cluster_col else None
+    lift = compare_ratios(est["treatment"], est["control"], df=df)
     per_100 = {arm: round(100 * e.ratio, 4) for arm, e in est.items()}
     return per_100, lift
 

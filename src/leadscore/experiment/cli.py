@@ -129,6 +129,7 @@ def simulate(
     aa_runs: Annotated[int, typer.Option(help="A/A runs (false positives).", min=0)] = 100,
     adoption: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.6,
     weeks: Annotated[int, typer.Option(min=1)] = 8,
+    unit: Annotated[str, typer.Option(help="lead | sga: the unit of assignment.")] = "lead",
     seed: Annotated[int | None, typer.Option(help="Default: project.global_seed.")] = None,
     truth: Annotated[
         Path | None, typer.Option(help="Truth CSV to draw probabilities from.")
@@ -140,8 +141,10 @@ def simulate(
     from leadscore.experiment.simulate import SimConfig
 
     cfg = _settings(config)
+    if unit not in ("lead", "sga"):
+        raise typer.BadParameter("unit is 'lead' or 'sga'")
     sim = SimConfig(
-        adoption=adoption, weeks=weeks,
+        adoption=adoption, weeks=weeks, unit=unit,  # type: ignore[arg-type]
         seed=cfg.project.global_seed if seed is None else seed,
     )  # fmt: skip
     summary = _run(lambda: stage_simulate(cfg, sim, runs, aa_runs, truth))

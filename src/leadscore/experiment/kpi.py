@@ -135,22 +135,29 @@ class LiftEstimate:
 
 
 def compare_ratios(
-    treat: RatioEstimate, control: RatioEstimate, level: float = 0.95
+    treat: RatioEstimate, control: RatioEstimate, level: float = 0.95, df: int | None = None
 ) -> LiftEstimate:
-    """Lift ``R_t / R_c - 1`` on the log scale: ``Var(log R) ~= (se / R)^2`` per arm."""
+    """Lift ``R_t / R_c - 1`` on the log scale: ``Var(log R) ~= (se / R)^2`` per arm.
+
+    With ``df`` (few clusters: ``n_clusters - 2``) the interval and p-value use Student's t,
+    and ``z`` is the normal quantile of that p-value, so z-scale boundaries still apply.
+    """
     nan = float("nan")
     if not (treat.ratio > 0 and control.ratio > 0):
         return LiftEstimate(nan, nan, nan, nan, nan, nan, nan)
     log_ratio = float(np.log(treat.ratio / control.ratio))
     se_log = float(np.hypot(treat.se / treat.ratio, control.se / control.ratio))
-    z = log_ratio / se_log if se_log > 0 else nan
-    q = float(stats.norm.ppf(0.5 + level / 2))
+    stat = log_ratio / se_log if se_log > 0 else nan
+    dist = stats.t(df) if df else stats.norm
+    q = float(dist.ppf(0.5 + level / 2))
+    p_value = float(2 * dist.sf(abs(stat))) if np.isfinite(stat) else nan
+    z = float(np.sign(stat) * stats.norm.isf(p_value / 2)) if df and np.isfinite(stat) else stat
     return LiftEstimate(
         lift=float(np.expm1(log_ratio)),
         ci_low=float(np.expm1(log_ratio - q * se_log)),
         ci_high=float(np.expm1(log_ratio + q * se_log)),
         z=z,
-        p_value=float(2 * stats.norm.sf(abs(z))) if np.isfinite(z) else nan,
+        p_value=p_value,
         log_ratio=log_ratio,
         se_log=se_log,
     )

@@ -22,7 +22,7 @@ from leadscore.experiment.analyze import analyze_experiment
 from leadscore.experiment.assign import assign_units
 from leadscore.experiment.sequential import Boundaries, obf_boundaries
 
-Mode = Literal["ab", "all_treatment", "all_control"]
+Unit = Literal["lead", "sga"]
 WINDOW_DAYS = 30
 TIERS = ("<$100M", "$100-500M", ">$500M")
 TIER_LOGIT = np.array([0.8, 0.0, -0.8])
@@ -43,6 +43,7 @@ class SimConfig:
     logit_sd: float = 1.2  # spread of the true probabilities
     score_noise: float = 0.9  # logit noise of the model score around the truth
     adoption: float = 0.6
+    unit: Unit = "lead"
     seed: int = 42
 
 
@@ -93,8 +94,14 @@ def draw_world(cfg: SimConfig, truth_p: np.ndarray | None = None) -> World:
     )
 
 
-def lead_arms(world: World, seed: int) -> np.ndarray:
-    """Treatment flags from the production assignment: salted hash, blocked by tier."""
+def lead_arms(world: World, seed: int, unit: Unit = "lead") -> np.ndarray:
+    """Treatment flags from the production assignment (salted hash): leads blocked by tier,
+    or SGAs (every lead then takes its SGA's arm)."""
+    if unit == "sga":
+        n_sgas = world.follows.shape[0]
+        units = pd.DataFrame({"unit_id": [f"SGA{i:03d}" for i in range(n_sgas)], "stratum": "all"})
+        arms = assign_units(units, salt="simulate", seed=seed)["arm"].to_numpy()
+        return (arms == "treatment")[world.owner]
     units = pd.DataFrame({"unit_id": world.lead_id, "stratum": np.array(TIERS)[world.tier]})
     return (assign_units(units, salt="simulate", seed=seed)["arm"] == "treatment").to_numpy()
 
@@ -229,14 +236,17 @@ def simulate_once(
     world = draw_world(cfg, truth_p)
     if kind == "aa":
         world = replace(world, follows=np.zeros_like(world.follows))
-    treated = lead_arms(world, cfg.seed)
+    treated = lead_arms(world, cfg.seed, cfg.unit)
     n = len(treated)
     outcomes, dial_log = run_floor(world, treated, cfg)
     all_t, _ = run_floor(world, np.ones(n, dtype=bool), cfg)
     all_c, _ = run_floor(world, np.zeros(n, dtype=bool), cfg)
     true_lift = _ratio(all_t) / _ratio(all_c) - 1
     frame = lead_frame(world, outcomes, treated)
-    result = analyze_experiment(frame, n // 2, bounds.fractions, bounds.alpha, bounds=bounds)
+    cluster = "owner_id" if cfg.unit == "sga" else None
+    result = analyze_experiment(
+        frame, n // 2, bounds.fractions, bounds.alpha, cluster_col=cluster, bounds=bounds
+    )
     return SimRun(
         seed=cfg.seed,
         kind=kind,
