@@ -138,6 +138,22 @@ def run_looks(
     return looks, stop
 
 
+def _stopping_point(looks: list[Look], stop: int | None) -> tuple[int | None, str]:
+    """The look the estimates come from (None while running) and the test's status."""
+    if stop is not None:
+        return stop, "final" if stop == len(looks) - 1 else "stopped_early"
+    if looks[-1].at is not None:
+        return len(looks) - 1, "final"
+    return None, "running"
+
+
+def _next_look_text(looks: list[Look], n_planned: int) -> str:
+    pending = next((lk for lk in looks if lk.at is None), None)
+    if pending is None:
+        return ""
+    return f"next look when {math.ceil(pending.fraction * n_planned):,} leads matured"
+
+
 def verdict_text(
     status: str, significant: bool, lift: float, target: float, next_look: str
 ) -> str:
@@ -172,21 +188,14 @@ def analyze_experiment(
     """
     bounds = bounds or obf_boundaries(fractions, alpha)
     looks, stop = run_looks(frame, 2 * n_planned_per_arm, bounds, cluster_col)
-    last = stop if stop is not None else (len(looks) - 1 if looks[-1].at else None)
-    status = (
-        "running" if last is None else ("final" if last == len(looks) - 1 else "stopped_early")
-    )
+    last, status = _stopping_point(looks, stop)
     matured = frame[frame["matured"].astype(bool)]
     stop_at = looks[last].at if last is not None else None
     if stop_at is not None:
         matured = matured[matured["contact_ts"] + WINDOW <= pd.Timestamp(stop_at)]
     per_100, lift = _estimate(matured, cluster_col)
     significant = last is not None and looks[last].crossed
-    pending = next((lk for lk in looks if lk.at is None), None)
-    next_look = (
-        f"next look when {math.ceil(pending.fraction * 2 * n_planned_per_arm):,} leads matured"
-        if pending else ""
-    )  # fmt: skip
+    next_look = _next_look_text(looks, 2 * n_planned_per_arm)
     return Analysis(
         planned_leads_per_arm=n_planned_per_arm,
         information_fraction=round(
