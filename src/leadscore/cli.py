@@ -21,6 +21,7 @@ from rich.console import Console
 
 from leadscore.config import CONFIG_FILE, Settings, load_settings
 from leadscore.errors import DEBUG_ENV, expected_failures
+from leadscore.experiment.cli import app as experiment_app
 
 if TYPE_CHECKING:
     from leadscore.dataset import JoinMode
@@ -33,6 +34,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 console = Console()
+app.add_typer(experiment_app, name="experiment")
 
 
 class Signal(StrEnum):

@@ -10,6 +10,7 @@ import hashlib
 import json
 import tomllib
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
@@ -257,6 +258,47 @@ class ServeConfig(_Section):
     model_check_seconds: float = Field(5.0, ge=0)
 
 
+class ExperimentConfig(_Section):
+    """The A/B test of score-ordered calling: plan, assignment, monitoring, analysis."""
+
+    experiment_id: str = Field("ab1", min_length=1, max_length=40)
+    unit: Literal["lead", "sga"] = "lead"
+    salt: str = Field("leadscore-ab", min_length=1)
+    start: datetime | None = Field(
+        None, description="First contact time in the test (UTC); leads contacted earlier are out."
+    )
+    target_lift: float = Field(0.5, gt=0, description="Relative lift of MQLs per 100 dials.")
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    power: float = Field(0.8, gt=0.5, lt=1)
+    adoption: float = Field(0.6, gt=0, le=1, description="Share of treatment following scores.")
+    planned_weeks: int = Field(4, ge=1, le=104)
+    baseline_weeks: int = Field(26, ge=2, description="Matured weeks that give the baseline.")
+    flow_weeks: int = Field(13, ge=1, description="Recent weeks that give the weekly flow.")
+    looks: tuple[float, ...] = Field(
+        (0.25, 0.5, 0.75, 1.0), description="Information fractions of the interim/final looks."
+    )
+    planned_leads_per_arm: int | None = Field(
+        None, ge=10, description="Default: the plan's leads per arm for the configured design."
+    )
+    srm_alpha: float = Field(0.001, gt=0, lt=1)
+
+    @field_validator("start")
+    @classmethod
+    def _start_is_aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("start must carry a time zone, e.g. 2025-11-01T00:00:00Z")
+        return value
+
+    @field_validator("looks")
+    @classmethod
+    def _looks_increase_to_one(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or value[-1] != 1.0 or any(b <= a for a, b in pairwise(value)):
+            raise ValueError("looks must increase and end at 1.0")
+        if value[0] <= 0:
+            raise ValueError("looks must be positive fractions")
+        return value
+
+
 class Settings(_Section):
     """All of leadscore's settings."""
 
@@ -272,6 +314,7 @@ class Settings(_Section):
     score: ScoreConfig = Field(default_factory=ScoreConfig)
     push: PushConfig = Field(default_factory=PushConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
+    experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
