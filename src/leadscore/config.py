@@ -167,6 +167,32 @@ class ScoreConfig(_Section):
     max_drivers_chars: int = Field(255, ge=20)
 
 
+class RegistryConfig(_Section):
+    """Model lifecycle: champion/challenger comparison, shadow period, retraining triggers."""
+
+    max_aucpr_drop: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="Promotion refused when the challenger's AUC-PR on the shared matured"
+        " leads is below the champion's by more than this.",
+    )
+    non_inferiority: bool = Field(
+        False,
+        description="Also require the lower end of the paired bootstrap interval of the"
+        " AUC-PR difference to stay above -max_aucpr_drop (strict; needs many leads).",
+    )
+    max_ece: float | None = Field(
+        None, ge=0, le=1, description="ECE limit on the shared leads (default: gates.max_ece)."
+    )
+    bootstrap_samples: int = Field(1000, ge=50)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    shadow_days: int = Field(7, ge=0, description="Days a challenger shadows before promotion.")
+    max_model_age_days: int = Field(120, ge=1, description="Refresh when the champion is older.")
+    refresh_on_new_vintage: bool = True
+    refresh_on_performance_alert: bool = True
+
+
 class Settings(_Section):
     """All of leadscore's settings."""
 
@@ -179,6 +205,7 @@ class Settings(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     gates: GatesConfig = Field(default_factory=GatesConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

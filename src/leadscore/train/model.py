@@ -453,12 +453,30 @@ def _prepare(df: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFrame:
     return out.iloc[order].reset_index(drop=True)
 
 
-def model_version(cfg: Settings, fingerprint: Mapping[str, Any], df: pd.DataFrame) -> str:
-    """``v<UTC date of as_of, else of the last contact>-<hash of config + data>``."""
+def model_version(
+    cfg: Settings,
+    fingerprint: Mapping[str, Any],
+    df: pd.DataFrame,
+    catalog_fingerprint: str | None = None,
+) -> str:
+    """Content-addressed id: ``v<UTC date of as_of, else of the last contact>-<hash>``.
+
+    The hash covers the data, the model-shaping settings (no paths), the catalog and the code
+    version, so the same data and settings give the same id in any folder
+    (:func:`leadscore.registry.identity.version_id`).
+    """
+    from leadscore.io import code_version
+    from leadscore.registry.identity import model_config_hash, version_id
+
     when = pd.Timestamp(cfg.dataset.as_of or df["contact_ts"].max())
-    date = (when.tz_convert("UTC") if when.tzinfo else when).strftime("%Y%m%d")
-    digest = hashlib.sha256(f"{cfg.config_hash()}:{fingerprint['sha256']}".encode()).hexdigest()
-    return f"v{date}-{digest[:10]}"
+    when = when.tz_convert("UTC") if when.tzinfo else when.tz_localize("UTC")
+    return version_id(
+        when.to_pydatetime(),
+        str(fingerprint["sha256"]),
+        model_config_hash(cfg),
+        catalog_fingerprint or "",
+        code_version(),
+    )
 
 
 def _by_lead(series: pd.Series | None, ids: pd.Series) -> np.ndarray:
@@ -493,6 +511,7 @@ def train_model(
     true_probability: pd.Series | None = None,
     progress: ProgressFn | None = None,
     override_reason: str | None = None,
+    catalog_fingerprint: str | None = None,
 ) -> TrainResult:
     """Select, tune, fit, calibrate and evaluate the lead-scoring model (DESIGN rule 4).
 
@@ -505,6 +524,7 @@ def train_model(
         progress: ``(step, fraction)`` callback.
         override_reason: recorded with the gate verdicts; failing gates do not raise here,
             see :func:`leadscore.evaluate.enforce_gates`.
+        catalog_fingerprint: the feature catalog's fingerprint, part of the version id.
 
     Returns:
         The final model, calibrators, folds, selection, comparisons, metrics and gates.
@@ -513,7 +533,7 @@ def train_model(
     seed, types = cfg.project.global_seed, {f: str(t) for f, t in feature_types.items()}
     df = _prepare(df, types)
     fingerprint = table_fingerprint(df)
-    version = model_version(cfg, fingerprint, df)
+    version = model_version(cfg, fingerprint, df, catalog_fingerprint)
     report_dir = Path(cfg.project.reports_dir) / "train" / version
     # 1. Time splits; category levels come from development rows only.
     splits = make_splits(df, cfg.train.cv_folds, cfg.train.cv_gap_days, cfg.train.holdout_fraction)
