@@ -61,8 +61,14 @@ __all__ = [
 
 _HOME = {
     **dict.fromkeys(
-        ["PromotionRefused", "current_champion", "promote", "promotion_blockers",
-         "refresh_due", "rollback"],
+        [
+            "PromotionRefused",
+            "current_champion",
+            "promote",
+            "promotion_blockers",
+            "refresh_due",
+            "rollback",
+        ],
         "lifecycle",
     ),
 }

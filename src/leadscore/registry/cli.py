@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from leadscore.registry.store import ModelRecord
 
 T = TypeVar("T")
-models_app = typer.Typer(help="Model registry: list, show, promote, roll back.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Model registry: list, show, promote, roll back.", no_args_is_help=True
+)
 console = Console()
 
 ConfigOpt = Annotated[
@@ -106,9 +108,7 @@ def show_cmd(
     def gather(cfg: Any, wh: Any) -> dict[str, Any]:
         return {
             **get_model(wh, version).to_dict(),
-            "history": [
-                {**e.__dict__, "at": e.at.isoformat()} for e in history(wh, version)
-            ],
+            "history": [{**e.__dict__, "at": e.at.isoformat()} for e in history(wh, version)],
             "scores_by_vintage": score_lineage(wh, version),
         }
 

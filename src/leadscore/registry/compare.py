@@ -88,7 +88,9 @@ def paired_bootstrap(
     for _ in range(n_samples):
         idx = rng.integers(0, len(y), len(y))
         if y[idx].sum() > 0:
-            diffs.append(ev.average_precision(y[idx], b[idx]) - ev.average_precision(y[idx], a[idx]))
+            diffs.append(
+                ev.average_precision(y[idx], b[idx]) - ev.average_precision(y[idx], a[idx])
+            )
     if not diffs:
         return float("nan"), float("nan")
     lo, hi = np.quantile(diffs, [(1 - level) / 2, 1 - (1 - level) / 2])

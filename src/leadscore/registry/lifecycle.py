@@ -115,7 +115,9 @@ def promote(
     if blockers and not override:
         raise PromotionRefused(version, blockers)
     champ = current_champion(wh)
-    reason = "promoted" + (f"; override: {override} (over: {'; '.join(blockers)})" if blockers else "")
+    reason = "promoted" + (
+        f"; override: {override} (over: {'; '.join(blockers)})" if blockers else ""
+    )
     changes: list[tuple[str, str]] = [(champ.version, "retired")] if champ else []
     apply_changes(wh, [*changes, (version, "champion")], reason, at)  # type: ignore[list-item]
     return Promotion(version, champ.version if champ else None, at, reason, blockers)
@@ -147,7 +149,7 @@ def rollback(wh: Warehouse, at: datetime, reason: str = "rollback") -> Promotion
         raise RegistryError("no champion to roll back")
     previous = previous_champion(wh, champ.version)
     if previous is None:
-        raise RegistryError(f"{champ.version} is the first champion; there is none to go back to")
+        raise RegistryError(f"no earlier champion to go back to from {champ.version}")
     verify_for_use(previous)
     why = f"rollback: {reason.strip() or 'rollback'}"
     apply_changes(wh, [(champ.version, "rejected"), (previous.version, "champion")], why, at)

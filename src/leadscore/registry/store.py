@@ -249,9 +249,7 @@ def history(wh: Warehouse, version: str | None = None) -> list[StatusEvent]:
     if not wh.table_exists(MODEL_REGISTRY_EVENTS):
         return []
     where = f" WHERE version = {_lit(version)}" if version else ""
-    rows = wh.query(
-        f"SELECT * FROM {_q(MODEL_REGISTRY_EVENTS)}{where} ORDER BY seq"
-    ).to_pylist()
+    rows = wh.query(f"SELECT * FROM {_q(MODEL_REGISTRY_EVENTS)}{where} ORDER BY seq").to_pylist()
     return [
         StatusEvent(
             version=r["version"],
@@ -426,8 +424,7 @@ def verify_for_use(record: ModelRecord) -> Path:
         raise TamperedBundle(f"model {record.version} may not be used: {exc}") from None
     if sha256_file(path / MANIFEST) != record.manifest_sha256:
         raise TamperedBundle(
-            f"model {record.version} may not be used: {path / MANIFEST} changed after "
-            "registration"
+            f"model {record.version} may not be used: {path / MANIFEST} changed after registration"
         )
     return path
 
