@@ -19,22 +19,23 @@ if TYPE_CHECKING:  # the CLI imports this package at start-up: nothing heavy unt
         refresh_due,
         rollback,
     )
-    from leadscore.registry.store import (
+    from leadscore.registry.records import (
         ModelRecord,
         RegistryError,
         StatusEvent,
         TamperedBundle,
         TrainingLineage,
+    )
+    from leadscore.registry.store import (
         champion,
         get_model,
         history,
         list_models,
-        load_verified,
         register,
         set_status,
         shadow_models,
-        verify_for_use,
     )
+    from leadscore.registry.verify import load_verified, verify_for_use
 
 __all__ = [
     "ModelRecord",
@@ -61,16 +62,14 @@ __all__ = [
 
 _HOME = {
     **dict.fromkeys(
-        [
-            "PromotionRefused",
-            "current_champion",
-            "promote",
-            "promotion_blockers",
-            "refresh_due",
-            "rollback",
-        ],
-        "lifecycle",
+        ["PromotionRefused", "current_champion", "promote", "promotion_blockers"], "lifecycle"
     ),
+    **dict.fromkeys(["refresh_due", "rollback"], "lifecycle"),
+    **dict.fromkeys(
+        ["ModelRecord", "RegistryError", "StatusEvent", "TamperedBundle", "TrainingLineage"],
+        "records",
+    ),
+    **dict.fromkeys(["load_verified", "verify_for_use"], "verify"),
 }
 
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from leadscore.registry.store import ModelRecord
+    from leadscore.registry.records import ModelRecord
 
 T = TypeVar("T")
 models_app = typer.Typer(
@@ -38,7 +38,7 @@ AtOpt = Annotated[
 @contextmanager
 def _registry_errors() -> Iterator[None]:
     from leadscore.registry.lifecycle import PromotionRefused
-    from leadscore.registry.store import RegistryError, TamperedBundle
+    from leadscore.registry.records import RegistryError, TamperedBundle
 
     try:
         yield

@@ -13,16 +13,9 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from leadscore.config import Settings
-from leadscore.registry.store import (
-    ModelRecord,
-    RegistryError,
-    apply_changes,
-    find_model,
-    get_model,
-    history,
-    list_models,
-    verify_for_use,
-)
+from leadscore.registry.records import ModelRecord, RegistryError
+from leadscore.registry.store import apply_changes, find_model, get_model, history, list_models
+from leadscore.registry.verify import verify_for_use
 from leadscore.warehouse import Warehouse, tables
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from leadscore.registry.store import TrainingLineage
+from leadscore.registry.records import TrainingLineage
 from leadscore.warehouse import Warehouse, tables
 
 VINTAGE_COLUMNS = {"reps": "reps_snapshot_quarter", "firms": "firms_snapshot_quarter"}

@@ -23,19 +23,17 @@ from leadscore.io import write_json, write_text
 from leadscore.registry.compare import compare_models, shared_leads
 from leadscore.registry.lifecycle import current_champion, refresh_due
 from leadscore.registry.lineage import training_lineage
+from leadscore.registry.records import ModelRecord, RegistryError
 from leadscore.registry.store import (
     MODEL_REGISTRY,
-    ModelRecord,
-    RegistryError,
     apply_changes,
     champion,
     get_model,
     latest_event_time,
-    load_verified,
     record_comparison,
     register,
-    verify_for_use,
 )
+from leadscore.registry.verify import load_verified, verify_for_use
 from leadscore.warehouse import Warehouse, open_warehouse, tables
 
 LATEST_MODEL = "LATEST"

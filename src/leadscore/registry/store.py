@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
-import pandas as pd
-
-from leadscore.bundle import MANIFEST, Bundle, BundleError, load_bundle, verify_bundle
 from leadscore.config import Settings
-from leadscore.io import sha256_file
-from leadscore.registry.identity import model_config_hash
+from leadscore.registry.records import (
+    ModelRecord,
+    RegistryError,
+    Status,
+    StatusEvent,
+    TamperedBundle,
+    TrainingLineage,
+)
+from leadscore.registry.verify import bundle_facts
 from leadscore.warehouse import Warehouse
 
-Status = Literal["candidate", "shadow", "champion", "retired", "rejected"]
-STATUSES: tuple[Status, ...] = ("candidate", "shadow", "champion", "retired", "rejected")
 MODEL_REGISTRY = "model_registry"
 MODEL_REGISTRY_EVENTS = "model_registry_events"
 #: Which status may follow which (promote/rollback go through these too).
@@ -66,75 +67,6 @@ _EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("reason", "VARCHAR"),
 )
 _JSON_COLUMNS = ("vintages", "metrics", "gates", "comparison")
-_HEADLINE = ("aucpr", "aucpr_ci95", "aucroc", "ece", "brier", "precision_at_10pct")
-
-
-class RegistryError(ValueError):
-    """A registry operation that cannot be done; the message says why in one line."""
-
-
-class TamperedBundle(RegistryError):
-    """A bundle whose files differ from what was registered: it may not be promoted or used."""
-
-
-@dataclass(frozen=True)
-class TrainingLineage:
-    """What the training data was: extraction time and the vendor vintages its rows joined."""
-
-    as_of: datetime
-    vintages: dict[str, list[str]] = field(default_factory=dict)
-    n_rows: int = 0
-
-
-@dataclass(frozen=True)
-class StatusEvent:
-    """One status change of one model version."""
-
-    version: str
-    seq: int
-    at: datetime
-    from_status: str | None
-    to_status: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class ModelRecord:
-    """One row of ``model_registry``."""
-
-    version: str
-    status: Status
-    registered_at: datetime
-    status_changed_at: datetime
-    shadow_since: datetime | None
-    as_of: datetime
-    train_start_ts: datetime | None
-    train_end_ts: datetime | None
-    n_training_rows: int
-    vintages: dict[str, list[str]]
-    data_fingerprint: str
-    config_hash: str
-    catalog_hash: str
-    code_version: str
-    bundle_path: Path
-    manifest_sha256: str
-    metrics: dict[str, Any]
-    gates: list[dict[str, Any]]
-    gates_passed: bool
-    override_reason: str | None
-    comparison: dict[str, Any] | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (ISO timestamps, paths as text)."""
-        out: dict[str, Any] = {}
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            if isinstance(value, datetime):
-                value = value.isoformat()
-            elif isinstance(value, Path):
-                value = str(value)
-            out[name] = value
-        return out
 
 
 # --------------------------------------------------------------------------- SQL helpers
@@ -280,47 +212,6 @@ def _event_sql(seq: int, version: str, at: datetime, old: str | None, new: str, 
     return _insert_sql(MODEL_REGISTRY_EVENTS, {**row, "reason": why})
 
 
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def bundle_facts(bundle_path: Path) -> dict[str, Any]:
-    """What the registry records from a verified bundle folder (no warehouse needed)."""
-    path = Path(bundle_path).resolve()
-    try:
-        manifest = verify_bundle(path)
-    except BundleError as exc:
-        raise TamperedBundle(str(exc)) from None
-    config = Settings.model_validate(_read_json(path / "config.json"))
-    folds = _read_json(path / "folds.json") or {}
-    gates = _read_json(path / "gates.json") or {}
-    metrics = _read_json(path / "metrics.json") or {}
-    catalog_file = next((n for n in manifest["files"] if n.startswith("catalog.")), None)
-    headline = {k: metrics.get("holdout", {}).get(k) for k in _HEADLINE}
-    headline["cv_aucpr_mean"] = metrics.get("cv_aucpr_mean")
-    headline["oracle_aucpr"] = (metrics.get("oracle") or {}).get("aucpr")
-    return {
-        "version": str(manifest["version"]),
-        "config": config,
-        "train_start_ts": _ts(folds.get("data_start")),
-        "train_end_ts": _ts(folds.get("data_end")),
-        "data_fingerprint": str((_read_json(path / "data_fingerprint.json") or {}).get("sha256")),
-        "config_hash": model_config_hash(config),
-        "catalog_hash": manifest["files"].get(catalog_file, "") if catalog_file else "",
-        "code_version": str((_read_json(path / "provenance.json") or {}).get("code_version")),
-        "bundle_path": str(path),
-        "manifest_sha256": sha256_file(path / MANIFEST),
-        "metrics": headline,
-        "gates": list(gates.get("gates", [])),
-        "gates_passed": bool(gates.get("all_passed", False)),
-        "override_reason": gates.get("override_reason"),
-    }
-
-
-def _ts(value: str | None) -> datetime | None:
-    return None if value is None else pd.Timestamp(value).tz_convert("UTC").to_pydatetime()
-
-
 def register(
     wh: Warehouse,
     bundle_path: Path,
@@ -407,35 +298,3 @@ def record_comparison(wh: Warehouse, version: str, comparison: Mapping[str, Any]
         f"UPDATE {_q(MODEL_REGISTRY)} SET comparison = {_lit(text)} "
         f"WHERE version = {_lit(version)}"
     )
-
-
-# --------------------------------------------------------------------------- using a bundle
-def verify_for_use(record: ModelRecord) -> Path:
-    """Re-verify a registered bundle: every file against its manifest, and the manifest
-    against the checksum taken at registration. Returns the bundle folder.
-
-    Raises:
-        TamperedBundle: anything changed since registration (the message names it).
-    """
-    path = record.bundle_path
-    try:
-        verify_bundle(path)
-    except BundleError as exc:
-        raise TamperedBundle(f"model {record.version} may not be used: {exc}") from None
-    if sha256_file(path / MANIFEST) != record.manifest_sha256:
-        raise TamperedBundle(
-            f"model {record.version} may not be used: {path / MANIFEST} changed after registration"
-        )
-    return path
-
-
-def load_verified(record: ModelRecord) -> Bundle:
-    """The bundle of a registered model, after :func:`verify_for_use`."""
-    return load_bundle(verify_for_use(record))
-
-
-def status_of(value: str) -> Status:
-    """Check a status name given on the command line."""
-    if value not in STATUSES:
-        raise RegistryError(f"status is one of {', '.join(STATUSES)}; got {value!r}")
-    return cast(Status, value)
