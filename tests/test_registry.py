@@ -308,7 +308,11 @@ def test_a_worse_challenger_is_refused(life: Lifecycle) -> None:
             promote(wh, cfg, record.version, _ts("2025-12-01T00:00:00"))
         assert any("challenger AUC-PR is -0." in r for r in refused.value.reasons)
         assert all("shadowed" not in r for r in refused.value.reasons)  # the period is over
+        with pytest.raises(RegistryError, match="only one champion"):
+            set_status(wh, record.version, "champion", "by hand", REFRESH_AS_OF)
         set_status(wh, record.version, "rejected", "worse than the champion", REFRESH_AS_OF)
+        with pytest.raises(RegistryError, match="cannot go from rejected to champion"):
+            set_status(wh, record.version, "champion", "by hand", REFRESH_AS_OF)
 
 
 def test_a_changed_bundle_cannot_be_promoted_or_used(life: Lifecycle, tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ def list_cmd(
         return
     table = Table(title="model registry")
     for col in ("version", "status", "as_of", "holdout AUC-PR", "ECE", "gates", "since"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("version", "status"))
     for r in records:
         table.add_row(
             r.version, r.status, r.as_of.date().isoformat(), _fmt(r.metrics.get("aucpr")),

@@ -252,9 +252,10 @@ def register(
     for col in ("metrics", "gates"):
         row[col] = json.dumps(row[col], sort_keys=True, default=str)
     row = {c: row[c] for c, _ in _COLUMNS}
+    seq = _next_seq(wh)  # read before the transaction: BigQuery scripts return no rows
     with wh.transaction():
         wh.execute(_insert_sql(MODEL_REGISTRY, row))
-        wh.execute(_event_sql(_next_seq(wh), row["version"], at, None, "candidate", reason))
+        wh.execute(_event_sql(seq, row["version"], at, None, "candidate", reason))
     return get_model(wh, row["version"])
 
 
@@ -270,17 +271,26 @@ def set_status(wh: Warehouse, version: str, status: Status, reason: str, at: dat
 def apply_changes(
     wh: Warehouse, changes: Sequence[tuple[str, Status]], reason: str, at: datetime
 ) -> None:
-    """Several status changes in one transaction (e.g. champion out, challenger in)."""
+    """Several status changes in one transaction (e.g. champion out, challenger in).
+
+    Raises:
+        RegistryError: no reason, an unknown version, a transition :data:`TRANSITIONS` does
+            not allow, or a result with more than one champion.
+    """
     if not reason.strip():
         raise RegistryError("a status change needs a reason")
     current = {r.version: r.status for r in list_models(wh)}
+    after = dict(current)
     for version, status in changes:
         if version not in current:
             raise RegistryError(f"model {version} is not in the registry")
-        if status not in TRANSITIONS[current[version]]:
-            raise RegistryError(f"model {version} cannot go from {current[version]} to {status}")
+        if status not in TRANSITIONS[after[version]]:
+            raise RegistryError(f"model {version} cannot go from {after[version]} to {status}")
+        after[version] = status
+    if sum(s == "champion" for s in after.values()) > 1:
+        raise RegistryError("there can be only one champion; use `leadscore models promote`")
+    seq = _next_seq(wh)  # read before the transaction: BigQuery scripts return no rows
     with wh.transaction():
-        seq = _next_seq(wh)
         for version, status in changes:
             shadow = f", shadow_since = {_lit(at)}" if status == "shadow" else ""
             wh.execute(
