@@ -48,7 +48,7 @@ from leadscore.registry import (
     set_status,
     shadow_models,
 )
-from leadscore.registry.compare import paired_bootstrap, shared_leads
+from leadscore.registry.compare import paired_bootstrap, shared_leads, verdict_reasons
 from leadscore.registry.identity import model_config_hash, version_id
 from leadscore.registry.runner import challenge, opened, register_trained, stage_refresh
 from leadscore.registry.store import registry_ddl
@@ -171,6 +171,28 @@ def test_paired_bootstrap_interval() -> None:
     assert 0.5 < lo <= hi <= 1.0
     lo, hi = paired_bootstrap(y, good, noise, 200, 1, 0.95)
     assert -1.0 <= lo <= hi < -0.5
+
+
+@pytest.mark.parametrize(
+    ("diff", "ci_low", "ece", "strict", "n_pos", "refused_for"),
+    [
+        (-0.019, -0.30, 0.01, False, 5, None),  # within the margin: the interval is not asked
+        (-0.021, -0.30, 0.01, False, 5, "beyond the allowed"),
+        (0.010, -0.03, 0.01, True, 5, "non-inferiority not shown"),
+        (0.010, -0.01, 0.01, True, 5, None),
+        (0.010, 0.00, 0.09, False, 5, "ECE"),
+        (0.000, 0.00, 0.01, False, 0, "no shared matured leads"),
+    ],
+)
+def test_promotion_verdict(
+    diff: float, ci_low: float, ece: float, strict: bool, n_pos: int, refused_for: str | None
+) -> None:
+    cfg = RegistryConfig(max_aucpr_drop=0.02, non_inferiority=strict)
+    reasons = verdict_reasons(100, n_pos, diff, (ci_low, 0.1), ece, cfg, max_ece=0.05)
+    if refused_for is None:
+        assert reasons == []
+    else:
+        assert len(reasons) == 1 and refused_for in reasons[0]
 
 
 # --------------------------------------------------------------------------- lifecycle

@@ -137,7 +137,7 @@ def compare_models(
     old, new = _figures(champion, y, p_old), _figures(challenger, y, p_new)
     diff = new.aucpr - old.aucpr
     ci = paired_bootstrap(y, p_old, p_new, cfg.bootstrap_samples, seed, cfg.confidence)
-    reasons = _verdict(len(leads), int(y.sum()), diff, ci, new.ece, cfg, max_ece)
+    reasons = verdict_reasons(len(leads), int(y.sum()), diff, ci, new.ece, cfg, max_ece)
     contacts = pd.to_datetime(leads["contact_ts"], utc=True)
     return Comparison(
         champion=old,
@@ -157,7 +157,7 @@ def compare_models(
     )
 
 
-def _verdict(
+def verdict_reasons(
     n: int,
     n_pos: int,
     diff: float,
