@@ -373,3 +373,4 @@ def test_a_changed_bundle_cannot_be_promoted_or_used(life: Lifecycle, tmp_path: 
 def test_registry_config_defaults() -> None:
     reg = RegistryConfig()
     assert (reg.shadow_days, reg.max_aucpr_drop, reg.max_model_age_days) == (7, 0.02, 120)
+    assert reg.non_inferiority

@@ -178,9 +178,10 @@ class RegistryConfig(_Section):
         " leads is below the champion's by more than this.",
     )
     non_inferiority: bool = Field(
-        False,
+        True,
         description="Also require the lower end of the paired bootstrap interval of the"
-        " AUC-PR difference to stay above -max_aucpr_drop (strict; needs many leads).",
+        " AUC-PR difference to stay above -max_aucpr_drop (needs thousands of shared leads;"
+        " small worlds need an override).",
     )
     max_ece: float | None = Field(
         None, ge=0, le=1, description="ECE limit on the shared leads (default: gates.max_ece)."
