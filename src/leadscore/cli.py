@@ -306,6 +306,12 @@ def push(config: ConfigOpt = None) -> None:
     _call(lambda: stage_push(cfg, console=console))
 
 
+from leadscore.registry.cli import models_app, refresh_cmd  # noqa: E402
+
+app.add_typer(models_app, name="models")
+app.command("refresh")(refresh_cmd)
+
+
 def main() -> None:
     """Console entry point.
 

@@ -299,6 +299,33 @@ class ExperimentConfig(_Section):
         return value
 
 
+class RegistryConfig(_Section):
+    """Model lifecycle: champion/challenger comparison, shadow period, retraining triggers."""
+
+    max_aucpr_drop: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="Promotion refused when the challenger's AUC-PR on the shared matured"
+        " leads is below the champion's by more than this.",
+    )
+    non_inferiority: bool = Field(
+        True,
+        description="Also require the lower end of the paired bootstrap interval of the"
+        " AUC-PR difference to stay above -max_aucpr_drop (needs thousands of shared leads;"
+        " small worlds need an override).",
+    )
+    max_ece: float | None = Field(
+        None, ge=0, le=1, description="ECE limit on the shared leads (default: gates.max_ece)."
+    )
+    bootstrap_samples: int = Field(1000, ge=50)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    shadow_days: int = Field(7, ge=0, description="Days a challenger shadows before promotion.")
+    max_model_age_days: int = Field(120, ge=1, description="Refresh when the champion is older.")
+    refresh_on_new_vintage: bool = True
+    refresh_on_performance_alert: bool = True
+
+
 class Settings(_Section):
     """All of leadscore's settings."""
 
@@ -315,6 +342,8 @@ class Settings(_Section):
     push: PushConfig = Field(default_factory=PushConfig)
     serve: ServeConfig = Field(default_factory=ServeConfig)
     experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
+
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -215,6 +215,7 @@ def stage_train(
     """Train, calibrate, evaluate; write reports and (gates permitting) the model bundle."""
     from leadscore.bundle import publish_model
     from leadscore.catalog import default_catalog_path, load_catalog
+    from leadscore.registry.runner import register_trained
     from leadscore.train.fit import train_model
 
     con = _console(console)
@@ -233,13 +234,14 @@ def stage_train(
             true_probability=read_truth(cfg),
             progress=bar,
             override_reason=override_reason,
+            catalog_fingerprint=catalog.fingerprint,
         ),
     )
     write_json(cfg.project.reports_dir / "train" / TRAIN_SUMMARY, train_summary(result))
     contract = cfg.project.reports_dir / "validate" / "schema_contract.json"
     path = publish_model(result, cfg.project.models_dir, default_catalog_path(), contract)
-    (cfg.project.models_dir / LATEST_MODEL).write_text(result.version + "\n")
     con.print(f"model {result.version} written to {path}")
+    register_trained(cfg, path, df, con)  # the registry decides the champion; LATEST mirrors it
     return path
 
 
@@ -263,11 +265,10 @@ def train_summary(result: TrainResult) -> dict[str, Any]:
 
 
 def latest_bundle_path(cfg: Settings) -> Path:
-    """Folder of the model the last successful ``train`` published."""
-    pointer = cfg.project.models_dir / LATEST_MODEL
-    if not pointer.exists():
-        raise FileNotFoundError(f"no trained model in {cfg.project.models_dir}; run `train`")
-    return cfg.project.models_dir / pointer.read_text().strip()
+    """Folder of the champion in the model registry, its checksums re-verified."""
+    from leadscore.registry.runner import champion_path
+
+    return champion_path(cfg)
 
 
 def run_server(

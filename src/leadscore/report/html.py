@@ -154,6 +154,7 @@ def build_context(cfg: Settings) -> dict[str, Any]:
         "comparison": _read_json(reports / "explain" / "reference_comparison.json"),
         "cohorts": _read_json(reports / "explain" / "cohort_analysis.json"),
         "scoring": _latest_scoring_run(reports),
+        "refresh": _read_json(reports / "refresh" / "latest.json"),
         "sample": _scored_sample(cfg),
         "provenance": (train or {}).get("provenance"),
         "config_hash": cfg.config_hash(),

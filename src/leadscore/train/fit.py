@@ -7,7 +7,6 @@ No files are touched here; :mod:`leadscore.bundle` and :mod:`leadscore.report.tr
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,12 +120,30 @@ class FinalModel:
     baseline: Pipeline
 
 
-def model_version(cfg: Settings, fingerprint: Mapping[str, Any], df: pd.DataFrame) -> str:
-    """``v<UTC date of as_of, else of the last contact>-<hash of config + data>``."""
+def model_version(
+    cfg: Settings,
+    fingerprint: Mapping[str, Any],
+    df: pd.DataFrame,
+    catalog_fingerprint: str | None = None,
+) -> str:
+    """Content-addressed id: ``v<UTC date of as_of, else of the last contact>-<hash>``.
+
+    The hash covers the data, the model-shaping settings (no paths), the catalog and the code
+    version, so the same data and settings give the same id in any folder
+    (:func:`leadscore.registry.identity.version_id`).
+    """
+    from leadscore.io import code_version
+    from leadscore.registry.identity import model_config_hash, version_id
+
     when = pd.Timestamp(cfg.dataset.as_of or df["contact_ts"].max())
-    date = (when.tz_convert("UTC") if when.tzinfo else when).strftime("%Y%m%d")
-    digest = hashlib.sha256(f"{cfg.config_hash()}:{fingerprint['sha256']}".encode()).hexdigest()
-    return f"v{date}-{digest[:10]}"
+    when = when.tz_convert("UTC") if when.tzinfo else when.tz_localize("UTC")
+    return version_id(
+        when.to_pydatetime(),
+        str(fingerprint["sha256"]),
+        model_config_hash(cfg),
+        catalog_fingerprint or "",
+        code_version(),
+    )
 
 
 def train_model(
@@ -137,6 +154,7 @@ def train_model(
     true_probability: pd.Series | None = None,
     progress: ProgressFn | None = None,
     override_reason: str | None = None,
+    catalog_fingerprint: str | None = None,
 ) -> TrainResult:
     """Select, tune, fit, calibrate and evaluate the lead-scoring model.
 
@@ -152,6 +170,7 @@ def train_model(
         progress: ``(step, fraction)`` callback.
         override_reason: recorded with the gate verdicts; failing gates do not raise here,
             see :func:`leadscore.evaluate.enforce_gates`.
+        catalog_fingerprint: the feature catalog's fingerprint, part of the version id.
 
     Returns:
         The final model, calibrators, folds, selection, comparisons, metrics and gates.
@@ -162,7 +181,7 @@ def train_model(
     # 1. Order and fingerprint the table; the version follows from config + data.
     df = prepare_table(df, types)
     fingerprint = table_fingerprint(df)
-    version = model_version(cfg, fingerprint, df)
+    version = model_version(cfg, fingerprint, df, catalog_fingerprint)
     # 2. Time splits; category levels come from development rows only.
     splits = make_splits(df, tc.cv_folds, tc.cv_gap_days, tc.holdout_fraction)
     prep, data = training_data(df, splits, types, cfg.project.global_seed)
