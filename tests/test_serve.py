@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from leadscore.config import Settings, load_settings
-from leadscore.pipeline import LATEST_MODEL, latest_bundle_path
+from leadscore.pipeline import latest_bundle_path
 from leadscore.serve import create_app
 from leadscore.serve.source import ModelSource
 from leadscore.warehouse import open_warehouse
@@ -184,38 +184,42 @@ def test_health_and_metrics(cfg: Settings, batch: pd.DataFrame) -> None:
     ) == 4.0  # fmt: skip
 
 
-def test_follows_a_new_champion_and_refuses_a_tampered_one(
+def test_follows_promotion_and_rollback_and_refuses_a_tampered_champion(
     cfg: Settings, batch: pd.DataFrame
 ) -> None:
-    models_dir = cfg.project.models_dir
+    from leadscore.registry.lifecycle import promote, rollback
+    from leadscore.registry.store import register
+
     current = latest_bundle_path(cfg)
-    other = models_dir / "v-other"
+    other = cfg.project.models_dir / "v-other"
     shutil.copytree(current, other)
     manifest = json.loads((other / "manifest.json").read_text())
     (other / "manifest.json").write_text(json.dumps({**manifest, "version": "v-other"}))
     client = _client(cfg)
     body = {"lead_id": batch.lead_id.iloc[0]}
-    pointer = models_dir / LATEST_MODEL
-    before = pointer.read_text()
+    original = batch.model_version.iloc[0]
+    assert client.post("/v1/score", json=body, headers=AUTH).json()["model_version"] == original
+    wh = open_warehouse(cfg.warehouse)
     try:
-        pointer.write_text("v-other\n")
-        assert (
-            client.post("/v1/score", json=body, headers=AUTH).json()["model_version"] == "v-other"
-        )
-        pointer.write_text(before)  # rollback
-        assert (
-            client.post("/v1/score", json=body, headers=AUTH).json()["model_version"]
-            == (batch.model_version.iloc[0])
-        )
-        victim = next(
-            p for p in other.iterdir() if p.suffix == ".json" and p.name != "manifest.json"
-        )
-        victim.write_text(victim.read_text() + " ")
-        pointer.write_text("v-other\n")
-        got = client.post("/v1/score", json=body, headers=AUTH)
-        assert got.status_code == 503 and "checksum mismatch" in got.text
+        register(wh, other, NOW)
+        promote(wh, cfg, "v-other", NOW, override_reason="serve test: same model, new name")
     finally:
-        pointer.write_text(before)
+        wh.close()
+    assert client.post("/v1/score", json=body, headers=AUTH).json()["model_version"] == "v-other"
+    wh = open_warehouse(cfg.warehouse)
+    try:
+        rollback(wh, NOW, "serve test")
+    finally:
+        wh.close()
+    assert client.post("/v1/score", json=body, headers=AUTH).json()["model_version"] == original
+    victim = current / "calibration.json"
+    saved = victim.read_bytes()
+    try:
+        victim.write_bytes(saved + b" ")
+        got = _client(cfg).post("/v1/score", json=body, headers=AUTH)
+        assert got.status_code == 503 and got.json()["detail"]["error"] == "model_unavailable"
+    finally:
+        victim.write_bytes(saved)
 
 
 def _free_port() -> int:

@@ -100,12 +100,17 @@ def register_trained(
 def champion_path(cfg: Settings) -> Path:
     """Folder of the champion's bundle, re-verified against the registry.
 
-    A project trained before the registry existed has no ``model_registry`` table; its
-    ``models/LATEST`` pointer is used then.
+    Reads the registry read-only (the HTTP service asks this while the daily job may be
+    writing). A project trained before the registry existed has no ``model_registry`` table;
+    its ``models/LATEST`` pointer is used then. No warehouse is created by asking.
     """
-    with opened(cfg) as wh:
-        if wh.table_exists(MODEL_REGISTRY):
-            return verify_for_use(champion(wh))
+    if cfg.warehouse.backend != "duckdb" or Path(cfg.warehouse.path).exists():
+        wh = open_warehouse(cfg.warehouse, read_only=True)
+        try:
+            if wh.table_exists(MODEL_REGISTRY):
+                return verify_for_use(champion(wh))
+        finally:
+            wh.close()
     pointer = cfg.project.models_dir / LATEST_MODEL
     if not pointer.exists():
         raise FileNotFoundError(f"no trained model in {cfg.project.models_dir}; run `train`")

@@ -24,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from leadscore.bundle import Bundle, BundleError
 from leadscore.catalog import Catalog, load_catalog
 from leadscore.config import Settings
+from leadscore.registry.records import RegistryError
 from leadscore.score.batch import PIT_STATUS_DETAIL, ScoreRejected, score_frame, score_one
 from leadscore.score.checks import check_rows
 from leadscore.serve.lookup import crd_features, lead_features
@@ -73,7 +74,7 @@ class _Service:
     def bundle(self) -> Bundle:
         try:
             return self.models.current()
-        except (FileNotFoundError, BundleError) as exc:
+        except (FileNotFoundError, BundleError, RegistryError, WarehouseError) as exc:
             raise LeadNotScored(503, "model_unavailable", _first_line(exc)) from None
 
     def score(self, req: ScoreRequest) -> ScoreResponse:
@@ -212,12 +213,12 @@ def create_app(
 def _health(svc: _Service) -> dict[str, object]:
     out: dict[str, object] = {"model_loaded": False, "warehouse_reachable": False}
     try:
-        bundle = svc.models.current()
+        bundle = svc.bundle()
         out.update(model_loaded=True, model_version=bundle.version)
         svc.metrics.model.clear()
         svc.metrics.model.labels(bundle.version).set(1)
-    except (FileNotFoundError, BundleError) as exc:
-        out["model_error"] = _first_line(exc)
+    except LeadNotScored as exc:
+        out["model_error"] = exc.detail
     try:
         with svc.warehouse() as wh:
             newest = (

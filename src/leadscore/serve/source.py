@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from leadscore.bundle import Bundle, load_bundle
+from leadscore.warehouse.base import WarehouseBusy
 
 
 class ModelSource:
@@ -35,7 +36,12 @@ class ModelSource:
         with self._lock:
             now = time.monotonic()
             if self._bundle is None or now - self._checked >= self._check_seconds:
-                path = self._locate()
+                try:
+                    path = self._locate()
+                except WarehouseBusy:
+                    if self._bundle is None:
+                        raise
+                    return self._bundle  # the daily job is writing: keep the model we have
                 if self._bundle is None or Path(path) != Path(self._bundle.path):
                     self._bundle = load_bundle(path)
                 self._checked = now
