@@ -54,7 +54,7 @@ def render_cheat_sheet(
     ax.text(0.45, 7.7, f"Model {version} · top {len(rows)} features by mean |SHAP| on "
             f"{n_holdout:,} holdout leads (never trained on) · bar = share of the model's "
             "attention", fontsize=9, color="#333333", va="center")  # fmt: skip
-    _legend(ax)
+    _legend(ax, top_n)
     per_column = (len(rows) + 1) // 2
     for i, entry in enumerate(rows):
         col, line = divmod(i, per_column)
@@ -65,12 +65,13 @@ def render_cheat_sheet(
     return fig
 
 
-def _legend(ax: Axes) -> None:
-    x = 0.45
+def _legend(ax: Axes, top_n: int) -> None:
+    x, size = 0.45, -(-top_n // 3)
     for tier, name in TIER_NAMES.items():
+        ranks = f"ranks {1 + (tier - 1) * size}-{min(top_n, tier * size)}"
         ax.add_patch(Rectangle((x, 7.27), 0.22, 0.18, color=TIER_COLOURS[tier]))
-        ax.text(x + 0.3, 7.36, name, fontsize=9.5, va="center")
-        x += 2.6
+        ax.text(x + 0.3, 7.36, f"{name} ({ranks})", fontsize=9.5, va="center")
+        x += 3.4
 
 
 def _row(ax: Axes, entry: FeatureEntry, x: float, y: float) -> None:
@@ -78,14 +79,14 @@ def _row(ax: Axes, entry: FeatureEntry, x: float, y: float) -> None:
     ax.add_patch(Rectangle((x, y - 0.13), 0.42, 0.26, color=colour))
     ax.text(x + 0.21, y, str(entry.rank), color="white", fontsize=10, weight="bold",
             ha="center", va="center")  # fmt: skip
-    label = textwrap.shorten(entry.label, width=46, placeholder="…")
+    label = textwrap.shorten(entry.label, width=42, placeholder="…")
     ax.text(x + 0.52, y, label, fontsize=9.5, va="center")
-    ax.text(x + 3.75, y, short_direction(entry.direction), fontsize=8.5, va="center",
+    ax.text(x + 3.5, y, short_direction(entry.direction), fontsize=8.5, va="center",
             color="#222222")  # fmt: skip
-    width = 0.5 * min(1.0, entry.share / 0.15)
-    ax.add_patch(Rectangle((x + 4.45, y - 0.07), max(width, 0.02), 0.14, color=colour))
-    ax.text(x + 4.45 + max(width, 0.02) + 0.04, y, f"{entry.share:.0%}", fontsize=7.5,
-            va="center", color="#333333")  # fmt: skip
+    width = max(0.02, 0.45 * min(1.0, entry.share / 0.15))
+    ax.add_patch(Rectangle((x + 4.5, y - 0.07), width, 0.14, color=colour))
+    share = "<1%" if entry.share < 0.005 else f"{entry.share:.0%}"
+    ax.text(x + 4.54 + width, y, share, fontsize=7.5, va="center", color="#333333")
 
 
 def write_cheat_sheet(

@@ -152,7 +152,7 @@ def direction(values: pd.Series, contributions: pd.Series, kind: str) -> str:
         if math.isnan(up) or math.isnan(down):
             return "mixed"
         return "yes" if up > down else "no"
-    if x.nunique() < 2:
+    if x.nunique() < 2 or y.nunique() < 2:
         return "mixed"
     rho = float(spearmanr(x, y)[0])
     if math.isnan(rho) or abs(rho) < 0.3:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from leadscore.catalog import Catalog, Feature
 from leadscore.config import DEFAULT_BUCKETS, ScoreConfig
-from leadscore.enablement.evidence import Evidence, direction, wilson
+from leadscore.enablement.evidence import GROWTH_SEGMENT, Evidence, direction, wilson
 from leadscore.enablement.settings import EnablementConfig
 from leadscore.enablement.text import rate_text
 from leadscore.explain.drivers import display_of, driver_text
@@ -88,6 +88,16 @@ class Guide:
     unused: list[str]
     high: list[LeadExample]
     low: list[LeadExample]
+
+
+def segment_title(catalog: Catalog, segment: str) -> str:
+    """A segment's display name (the growth cohort is not a catalog segment)."""
+    if segment == GROWTH_SEGMENT:
+        return "Growth trajectory"
+    try:
+        return catalog.segment(segment).display
+    except KeyError:
+        return segment
 
 
 def tier_of_rank(rank: int, top_n: int) -> int:
@@ -213,7 +223,7 @@ def _examples(
     records = frame.to_dict("records")
     for i, ((pos, neg, _), row) in enumerate(zip(drivers, records, strict=True)):
         values = {s: str(row[s]) for s in evidence.segments}
-        segments = ", ".join(f"{s}: {v}" for s, v in values.items())
+        segments = ", ".join(f"{segment_title(catalog, s)}: {v}" for s, v in values.items())
         out.append(
             LeadExample(
                 title=f"{kind}-scoring example {i + 1}",

@@ -89,7 +89,8 @@ def _cohort(
     why_not = ""
     if overall.n < cfg.min_segment_leads or overall.conversions < cfg.min_segment_conversions:
         why_not = (
-            f"{overall.n:,} holdout leads and {overall.conversions:,} conversions; a "
+            f"{_count(overall.n, 'holdout lead')} and "
+            f"{_count(overall.conversions, 'conversion')}; a "
             f"recommendation needs at least {cfg.min_segment_leads:,} leads and "
             f"{cfg.min_segment_conversions:,} conversions"
         )
@@ -114,6 +115,10 @@ def _cohort(
         eligible=not why_not,
         why_not=why_not,
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def _rate(y: np.ndarray, cfg: EnablementConfig) -> Rate:
@@ -207,6 +212,7 @@ def render_playbook(
     cohorts: list[Cohort], evidence: Evidence, catalog: Catalog, cfg: EnablementConfig
 ) -> str:
     """The playbook as Markdown: the rules, then each segment's cohorts."""
+    from leadscore.enablement.guide import segment_title
     from leadscore.enablement.text import rate_text
 
     level = f"{100 * cfg.confidence:.0f}%"
@@ -223,18 +229,11 @@ def render_playbook(
         "zero. Everything else is shown as a figure, not advice.\n",
     ]
     for segment in dict.fromkeys(c.segment for c in cohorts):
-        title = _SEGMENT_TITLES.get(segment) or _segment_title(catalog, segment)
+        title = _SEGMENT_TITLES.get(segment) or segment_title(catalog, segment)
         parts.append(f"\n## {title}\n")
         for cohort in (c for c in cohorts if c.segment == segment):
             parts.append(_cohort_md(cohort, cfg))
     return "".join(parts)
-
-
-def _segment_title(catalog: Catalog, segment: str) -> str:
-    try:
-        return catalog.segment(segment).display
-    except KeyError:
-        return segment
 
 
 def _cohort_md(cohort: Cohort, cfg: EnablementConfig) -> str:
@@ -255,7 +254,8 @@ def _cohort_md(cohort: Cohort, cfg: EnablementConfig) -> str:
         lines.append(f"{i}. {recommendation_text(rec, cfg.confidence)}\n")
     shown = [c for c in [cohort.call_order, *cohort.drivers] if c is not None]
     lines.append(
-        "\n| comparison | favoured | rest | difference, points | note |\n|---|---|---|---|---|\n"
+        "\n| comparison | raised group | rest | difference, points | typical value (raised; rest)"
+        " | note |\n|---|---|---|---|---|---|\n"
     )
     for c in shown:
         note = "supports a recommendation" if c.supported and cohort.eligible else c.reason
@@ -263,9 +263,16 @@ def _cohort_md(cohort: Cohort, cfg: EnablementConfig) -> str:
         lines.append(
             f"| {c.label} | {rate_text(c.favoured, cfg.confidence)} | "
             f"{rate_text(c.others, cfg.confidence)} | "
-            f"{difference_text(c.difference, c.low, c.high, cfg.confidence)} | {note} |\n"
+            f"{difference_text(c.difference, c.low, c.high, cfg.confidence)} | "
+            f"{_typicals(c)} | {note} |\n"
         )
     return "".join(lines)
+
+
+def _typicals(c: Comparison) -> str:
+    if c.feature == "tier":
+        return "tier A; tier C"
+    return f"{c.favoured_typical}; {c.others_typical}"
 
 
 def playbook_records(cohorts: list[Cohort], cfg: EnablementConfig) -> list[dict[str, object]]:
