@@ -7,12 +7,13 @@ features and scores, never names, ids or contact details. Writes nothing.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from leadscore.catalog import Catalog, Feature
+from leadscore.catalog import RAW_COLUMNS, Catalog, Feature
 from leadscore.config import DEFAULT_BUCKETS, ScoreConfig
 from leadscore.enablement.evidence import GROWTH_SEGMENT, Evidence, direction, wilson
 from leadscore.enablement.settings import EnablementConfig
@@ -106,10 +107,23 @@ def tier_of_rank(rank: int, top_n: int) -> int:
     return min(4, 1 + (rank - 1) // size) if rank <= top_n else 4
 
 
-def meaning(feature: Feature) -> str:
+def meaning(feature: Feature, catalog: Catalog) -> str:
     """What the feature is, where it comes from and when it changes."""
     first = feature.description or f"{display_of_plain(feature)}."
-    return f"{first} Source: {_SOURCE[feature.source]}. {_KIND[feature.kind]}"
+    return f"{first} {_origin(feature, catalog)} {_KIND[feature.kind]}"
+
+
+def _origin(feature: Feature, catalog: Catalog) -> str:
+    """The vendor column it copies, or the features and columns it is computed from."""
+    names = list(dict.fromkeys(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", feature.sql)))
+    if names == [feature.sql.strip()] and names[0] in RAW_COLUMNS:
+        return f"Vendor field `{names[0]}` from {_SOURCE[feature.source]}."
+    others = {f.name: display_of_plain(f) for f in catalog.features if f.name != feature.name}
+    parts = [others[n] for n in names if n in others]
+    parts += [f"`{n}`" for n in names if n in RAW_COLUMNS and n not in others]
+    if feature.source == "lead" or not parts:
+        return f"Source: {_SOURCE[feature.source]}."
+    return f"Computed by leadscore from: {'; '.join(parts)}."
 
 
 def display_of_plain(feature: Feature) -> str:
@@ -167,7 +181,7 @@ def _entry(
         name=feature.name,
         label=display_of_plain(feature),
         unit=unit or "",
-        meaning=meaning(feature),
+        meaning=meaning(feature, catalog),
         rank=rank,
         share=share,
         tier=tier_of_rank(rank, cfg.top_features),
