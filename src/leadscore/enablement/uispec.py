@@ -48,7 +48,7 @@ def render_ui_spec(version: str, score_cfg: ScoreConfig, segment_recs: dict[str,
         f"| {b} | {DEFAULT_BUCKETS.tier_of_bucket[b]} | `{bg}` | `{fg}` |\n"
         for b, (bg, fg) in BUCKET_COLOURS.items()
     )
-    tiers = "".join(f"- **Tier {t}**: {m}.\n" for t, m in TIER_MEANING.items())
+    tiers = "".join(f"  - **Tier {t}**: {m}.\n" for t, m in TIER_MEANING.items())
     recs = "".join(f"- {k}: {v}\n" for k, v in segment_recs.items()) or "- none yet\n"
     return _env().get_template("ui_spec.md.j2").render(
         version=version, fields=fields, colours=colours, tiers=tiers, recs=recs,
