@@ -181,10 +181,11 @@ def test_runbook_uses_real_commands_and_marks_missing_ones() -> None:
     used = referenced_commands(text)
     assert {"daily", "monitor", "refresh", "models", "score", "ingest"} <= used
     for line in text.splitlines():
-        names = set(re.findall(r"\bleadscore ([a-z][a-z-]*)\b", line))
+        uses = re.findall(r"\bleadscore ([a-z][a-z-]*)\b", line)
+        n_missing = sum(name not in available for name in uses)
         marks = line.count("not in this build")
-        assert marks >= (1 if names - available else 0), line
-        assert marks <= len(names - available) + ("does not offer" in line), line
+        assert marks >= min(1, n_missing), line
+        assert marks <= n_missing + ("does not offer" in line), line
     full = render_runbook("v1", available | used, "reports")
     assert "not in this build" not in full
 
