@@ -20,6 +20,7 @@ from leadscore.cli import app
 from leadscore.config import ScoreConfig, load_settings
 from leadscore.enablement.cheatsheet import render_cheat_sheet
 from leadscore.enablement.evidence import difference_interval, holdout_evidence, wilson
+from leadscore.enablement.guide import display_of_plain
 from leadscore.enablement.playbook import build_playbook
 from leadscore.enablement.runbook import referenced_commands, render_runbook
 from leadscore.enablement.settings import EnablementConfig
@@ -101,7 +102,7 @@ def test_guide_explains_every_model_feature(
     guide = (enablement_dir / "sga_guide.md").read_text()
     catalog = trained_model.catalog
     for feature in trained_model.bundle.features:
-        label = catalog.feature(feature).display.replace(" {value}", "")
+        label = display_of_plain(catalog.feature(feature))
         assert f". {label}" in guide, feature
     assert guide.count("High-scoring example") == 3 and guide.count("Low-scoring example") == 3
     assert "**Meaning**" in guide and "**Unit**" in guide and "High-value pattern" in guide

@@ -33,6 +33,7 @@ _KIND = {
     "mutable": "Taken from the vendor delivery available when the lead was contacted.",
     "temporal": "Fixed by when the lead was contacted.",
 }
+_DAY_UNITS = {"isodow", "weekday", "dayofweek", "bq_dayofweek"}
 _DIRECTION = {
     "higher": "Higher values raise the score.",
     "lower": "Lower values raise the score.",
@@ -127,8 +128,13 @@ def _origin(feature: Feature, catalog: Catalog) -> str:
 
 
 def display_of_plain(feature: Feature) -> str:
-    """The display name without a ``{value}`` placeholder."""
-    return feature.display.replace(" {value}", "").replace("{value}", "")
+    """The display name as a name: a ``{value}`` phrase ("Contacted on a {value}") becomes
+    "Day of the week contacted" for a day unit, else the phrase with "…" for the value."""
+    if "{value}" not in feature.display:
+        return feature.display
+    if feature.unit.strip().lower() in _DAY_UNITS:
+        return "Day of the week contacted"
+    return feature.display.replace("{value}", "…")
 
 
 def build_guide(

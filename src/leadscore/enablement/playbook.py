@@ -226,7 +226,9 @@ def render_playbook(
         f"A segment gets recommendations only with at least {cfg.min_segment_leads:,} holdout "
         f"leads and {cfg.min_segment_conversions:,} conversions; a recommendation needs "
         f"{cfg.min_group_leads:,} leads on each side and an interval of the difference above "
-        "zero. Everything else is shown as a figure, not advice.\n",
+        "zero. Everything else is shown as a figure, not advice. Each interval holds for its own "
+        "comparison; with dozens of comparisons here, expect an occasional one near zero to be "
+        "chance: weigh the large, repeated effects most.\n",
     ]
     for segment in dict.fromkeys(c.segment for c in cohorts):
         title = _SEGMENT_TITLES.get(segment) or segment_title(catalog, segment)
