@@ -306,6 +306,21 @@ def push(config: ConfigOpt = None) -> None:
     _call(lambda: stage_push(cfg, console=console))
 
 
+@app.command()
+def enablement(
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model version (default: the latest).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """SGA guide, cheat sheet, playbook, Salesforce mapping and UI spec, runbook for a model."""
+    from leadscore.pipeline import stage_enablement
+
+    cfg = _settings(config)
+    commands = tuple(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    _call(lambda: stage_enablement(cfg, model, commands, console=console))
+
+
 from leadscore.registry.cli import models_app, refresh_cmd  # noqa: E402
 
 app.add_typer(models_app, name="models")

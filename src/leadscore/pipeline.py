@@ -26,6 +26,7 @@ from leadscore.warehouse import Warehouse, open_warehouse, tables
 
 if TYPE_CHECKING:
     from leadscore.dataset import BuildResult
+    from leadscore.enablement.run import EnablementResult
     from leadscore.explain.shap import ExplainResult
     from leadscore.ingest.load import IngestResult
     from leadscore.score.batch import ScoringRun
@@ -380,6 +381,34 @@ def stage_report(cfg: Settings, console: Console | None = None) -> Path:
     path = render_report(cfg)
     _console(console).print(f"report: {path}")
     return path
+
+
+def stage_enablement(
+    cfg: Settings,
+    version: str | None = None,
+    available_commands: tuple[str, ...] = (),
+    console: Console | None = None,
+) -> EnablementResult:
+    """SGA and operations documents for a model (default: the latest) from its holdout."""
+    from leadscore.bundle import load_bundle
+    from leadscore.catalog import load_catalog
+    from leadscore.enablement.run import write_enablement
+
+    path = cfg.project.models_dir / version if version else latest_bundle_path(cfg)
+    if not (path / "manifest.json").exists():
+        raise FileNotFoundError(f"no model {version!r} in {cfg.project.models_dir}")
+    bundle = load_bundle(path)
+    with _warehouse(cfg) as wh:
+        df = read_training_frame(wh)
+    out = cfg.project.reports_dir / "enablement" / bundle.version
+    con = _console(console)
+    with con.status(f"enablement documents for {bundle.version}"):
+        result = write_enablement(bundle, df, load_catalog(), cfg.score, out, available_commands)
+    con.print(
+        f"enablement for {result.version}: {result.n_holdout:,} holdout leads, "
+        f"{result.n_recommendations} playbook recommendation(s); written to {out}"
+    )
+    return result
 
 
 # --- the whole pipeline ----------------------------------------------------------------------

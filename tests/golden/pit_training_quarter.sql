@@ -1,5 +1,5 @@
 -- leadscore point-in-time query: join=quarter, training (label on),
--- as_of=2025-01-01T00:00:00+00:00, catalog=1951f5848603
+-- as_of=2025-01-01T00:00:00+00:00, catalog=49ec3852063b
 WITH
 -- 1. Restrict: the contacted leads, one row per lead id
 --    (duplicate ids: earliest contact, then lowest RepCRD).

@@ -8,6 +8,7 @@ text always fits the Salesforce field (255 characters by default).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -76,7 +77,11 @@ def is_missing(value: object) -> bool:
 
 
 def format_value(value: object, unit: str | None) -> str:
-    """Render a feature value in its unit: ``$62M``, ``12.5%``, ``7.2 years``, ``Saturday``."""
+    """Render a feature value in its unit: ``$62M``, ``12.5%``, ``7.2 years``, ``1 firm``.
+
+    Count units agree with the number as it is shown ("1 firm", "0 firms", "2.5 firms"); a
+    value that rounds to 1 on screen is singular. An unknown unit is shown after the number.
+    """
     if is_missing(value):
         return "unknown"
     key = (unit or "").strip().lower()
@@ -88,7 +93,8 @@ def format_value(value: object, unit: str | None) -> str:
     if key in _DOW_UNITS:
         first, names = _DOW_UNITS[key]
         idx = round(x) - first
-        return names[idx] if 0 <= idx < len(names) else _number(x)
+        valid = 0 <= idx < len(names) and x == round(x)
+        return names[idx] if valid else f"day code {_number(x)}"
     if key in _MILLION_UNITS:
         return _money(x * 1e6)
     if key.startswith("$m per "):  # "$M per client" -> "$1.2M per client"
@@ -99,48 +105,98 @@ def format_value(value: object, unit: str | None) -> str:
         return f"{_number(x)}%"
     if key in _SHARE_UNITS:
         return f"{_number(100 * x)}%"
-    if key in {"years", "year", "yrs"}:
-        return f"{_number(x)} {'year' if x == 1 else 'years'}"
-    if key in {"", "count", "number", "ratio", "flag"}:
+    if key in _PLAIN_UNITS:
         return _number(x)
-    return f"{_number(x)} {unit}"
+    return _with_unit(_number(x), unit.strip() if unit else "")
+
+
+#: Units shown as the bare number (a flag, a ratio, a score or index without a physical unit).
+_PLAIN_UNITS = {"", "count", "number", "ratio", "flag", "index", "score"}
+#: Irregular singulars of count units; the rest drop their final "s".
+_SINGULAR = {
+    "years": "year",
+    "yrs": "year",
+    "people": "person",
+    "percentage points": "percentage point",
+}
+
+
+def _with_unit(number: str, unit: str) -> str:
+    """``<number> <unit>`` with the unit singular when the shown number is exactly 1."""
+    if number in {"1", "-1"}:
+        unit = _singular(unit)
+    elif unit.lower() in {"year", "yrs"}:
+        unit = "years"
+    return f"{number} {unit}" if unit else number
+
+
+def _singular(unit: str) -> str:
+    """``firms`` -> ``firm``, ``years`` -> ``year``; only the first word of ``X per Y``."""
+    head, sep, tail = unit.partition(" per ")
+    low = head.lower()
+    if low in _SINGULAR:
+        head = _SINGULAR[low]
+    elif low.endswith("ies"):
+        head = head[:-3] + "y"
+    elif low.endswith("s") and not low.endswith("ss"):
+        head = head[:-1]
+    return head + sep + tail
 
 
 def _number(x: float) -> str:
+    """A number as people write it: ``1,250``, ``12.3``, ``0.42``, never in exponent form."""
     if math.isinf(x):
-        return "infinite"
+        return "infinite" if x > 0 else "minus infinite"
     if float(x).is_integer() and abs(x) < 1e15:
         return f"{int(x):,}"
     if abs(x) >= 100:
-        return f"{x:,.0f}"
-    if abs(x) >= 1:
-        return f"{x:.1f}"
-    return f"{x:.2g}"
+        text = f"{x:,.0f}"
+    elif abs(x) >= 1:
+        text = f"{x:.1f}"
+    elif abs(x) >= 0.001:
+        text = f"{x:.2g}"
+    else:
+        text = f"{x:.6f}".rstrip("0").rstrip(".")
+    if text.endswith(".0"):
+        text = text[:-2]
+    return "0" if text in {"-0", "0.0", "-0.0"} else text
 
 
 def _money(dollars: float) -> str:
+    if math.isinf(dollars):
+        return _number(dollars)
     sign = "-" if dollars < 0 else ""
     d = abs(dollars)
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if d >= size:
+    for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if round(d / size, 1) >= 1:
             return f"{sign}${_number(round(d / size, 1))}{suffix}"
-    return f"{sign}${d:,.0f}"
+    return f"{sign}${d:,.0f}" if float(d).is_integer() else f"{sign}${d:,.2f}"
 
 
 def driver_text(label: str, unit: str | None, value: object) -> str:
     """Plain words for one feature value, without the contribution.
 
-    A label may carry a ``{value}`` placeholder ("Contacted on a {value}"); a bool feature that
-    is true is just its label ("CFP holder"); otherwise ``"<label>: <value>"``.
+    A label may carry a ``{value}`` placeholder ("Contacted on a {value}"; an article before it
+    agrees with the value: "on an unknown day"); a bool feature that is true is just its label
+    ("CFP holder"); otherwise ``"<label>: <value>"``.
     """
-    if "{value}" in label and not is_missing(value):
-        return label.replace("{value}", format_value(value, unit))
-    plain = label.replace("{value}", "").strip()
+    if "{value}" in label:
+        shown = "unknown day" if is_missing(value) else format_value(value, unit)
+        return _article_agrees(label, shown).replace("{value}", shown)
     if isinstance(value, bool | np.bool_) or (unit or "").lower() in {"flag", "bool"}:
         if is_missing(value):
-            return f"{plain}: unknown"
-        return plain if bool(value) else f"{plain}: no"
-    return f"{plain}: {format_value(value, unit)}"
+            return f"{label}: unknown"
+        return label if bool(value) else f"{label}: no"
+    return f"{label}: {format_value(value, unit)}"
+
+
+def _article_agrees(label: str, shown: str) -> str:
+    """``a {value}`` becomes ``an {value}`` before a vowel sound, and back."""
+    article = "an" if shown[:1].lower() in "aeiou" else "a"
+    return _ARTICLE.sub(f"{article} {{value}}", label)
+
+
+_ARTICLE = re.compile(r"\ban? \{value\}")
 
 
 def pick_drivers(
