@@ -180,10 +180,10 @@ def _lead_frame(
     iso = "%Y-%m-%dT%H:%M:%SZ"
     quality = np.where(
         known,
-        rng.choice(["A", "B", "C"], n, p=[0.5, 0.3, 0.2]),
-        rng.choice(["A", "B", "C"], n, p=[0.12, 0.33, 0.55]),
+        rng.choice(["A", "B", "C"], n, p=[0.55, 0.3, 0.15]),
+        rng.choice(["A", "B", "C"], n, p=[0.1, 0.3, 0.6]),
     )
-    duration = np.exp(rng.normal(1.5 + 1.2 * known, 1.0, n)).round(1)
+    duration = np.exp(rng.normal(1.5 + 1.4 * known, 1.0, n)).round(1)
     activity = event + pd.to_timedelta(rng.uniform(0, 60, n) * 86400, unit="s")
     activity = activity.where(~known, np.maximum(activity, outcome.fillna(activity)))
     activity = activity.where(activity <= pd.Timestamp(AS_OF), pd.Timestamp(AS_OF))
