@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from leadscore.catalog import CALIBRATION_SEGMENT
 from leadscore.generic.catalog import GenericCatalog
-from leadscore.generic.mapping import EnrichmentSpec, FieldSpec, SourceMapping, safe_name
+from leadscore.generic.mapping import EnrichmentSpec, SourceMapping, safe_name
 from leadscore.warehouse import Warehouse
 
 LEADS_TABLE = "generic_leads"
@@ -110,7 +110,11 @@ def _lead_select(mapping: SourceMapping) -> list[str]:
         + " AS event_ts",
         (f"{typed_sql(mapping.outcome_ts_col, 'ts', p)}" if mapping.outcome_ts_col else "NULL")
         + " AS outcome_ts",
-        (f"{typed_sql(mapping.outcome_flag_col, 'bool', p)}" if mapping.outcome_flag_col else "NULL")
+        (
+            f"{typed_sql(mapping.outcome_flag_col, 'bool', p)}"
+            if mapping.outcome_flag_col
+            else "NULL"
+        )
         + " AS outcome_flag",
     ]
     for e in mapping.enrichments:
@@ -166,8 +170,8 @@ def _load_one(
         f"SELECT {', '.join(sums)} FROM {table}_raw AS r JOIN {table} AS c USING (_row)"
     ).to_pylist()[0]
     unparsed = {c: int(row[f"u{i}"] or 0) for i, c in enumerate(columns)}
-    placeholders = {c: int(row[f"p{i}"] or 0) for i, c in enumerate(columns)}
-    return unparsed, placeholders
+    found = {c: int(row[f"p{i}"] or 0) for i, c in enumerate(columns)}
+    return unparsed, found
 
 
 def load_source(wh: Warehouse, mapping: SourceMapping) -> LoadResult:
@@ -230,7 +234,7 @@ class GenericContext:
 
 def _spine_cte(ctx: GenericContext) -> str:
     pit = "l.event_ts" if ctx.has_time else _ts(ctx.as_of)
-    return f"""-- 1. Restrict: one row per lead id (duplicates: earliest event time, then file order).
+    return f"""-- 1. Restrict: one row per lead id (duplicates: earliest event, then file order).
 lead_spine AS (
   SELECT
     l.*,
@@ -252,10 +256,10 @@ pit_{e.name} AS (
   SELECT
     s.lead_id,
     e.* EXCLUDE (key, _row, available_ts),
-    e.available_ts AS {_q(e.name + '_available_ts')}
+    e.available_ts AS {_q(e.name + "_available_ts")}
   FROM lead_spine AS s
   JOIN generic_enrich_{e.name} AS e
-    ON e.key = s.{_q('key__' + e.name)}
+    ON e.key = s.{_q("key__" + e.name)}
     AND e.available_ts <= s.pit_ts
   QUALIFY ROW_NUMBER() OVER (
     PARTITION BY s.lead_id
@@ -337,7 +341,9 @@ def build_spine(wh: Warehouse, ctx: GenericContext, catalog: GenericCatalog) -> 
     return df
 
 
-def level_counts(wh: Warehouse, mapping: SourceMapping, end: datetime | None) -> dict[str, dict[str, int]]:
+def level_counts(
+    wh: Warehouse, mapping: SourceMapping, end: datetime | None
+) -> dict[str, dict[str, int]]:
     """Category level counts over the lead rows before ``end`` (all rows when None).
 
     Enrichment categories are counted over their whole table (rows describe entities, not

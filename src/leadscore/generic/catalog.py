@@ -136,9 +136,7 @@ def catalog_from_mapping(
         if s.kind == "category"
     }
     features = tuple(
-        _feature(s, levels.get(s.name, ()))
-        for s in specs
-        if not s.exclude and s.name not in drop
+        _feature(s, levels.get(s.name, ())) for s in specs if not s.exclude and s.name not in drop
     )
     return GenericCatalog(
         version=1,

@@ -93,12 +93,17 @@ def render_mapping(table: Path, guesses: list[ColumnGuess], window: int = 30) ->
         "[source]",
         f"table = {_toml_str(str(table))}",
     ]
-    for key, name in (("id", "id_col"), ("event", "event_ts_col"), ("outcome_ts", "outcome_ts_col"),
-                      ("outcome_flag", "outcome_flag_col")):  # fmt: skip
+    keys = (
+        ("id", "id_col"),
+        ("event", "event_ts_col"),
+        ("outcome_ts", "outcome_ts_col"),
+        ("outcome_flag", "outcome_flag_col"),
+    )
+    for key, name in keys:
         if key in role:
             lines.append(f"{name} = {_toml_str(role[key].column)}  # REVIEW: guessed")
         elif key in ("id", "event"):
-            lines.append(f"# {name} = \"...\"  # REVIEW: no column looked like one")
+            lines.append(f'# {name} = "..."  # REVIEW: no column looked like one')
     if "outcome_ts" not in role and "outcome_flag" not in role:
         lines.append('outcome_flag_col = "..."  # REVIEW: name the outcome column')
     lines.append(f"label_window_days = {window}  # REVIEW")
@@ -122,8 +127,6 @@ def init_mapping(source: Path, out: Path) -> tuple[Path, list[ColumnGuess]]:
     df = read_table(source).to_pandas()
     guesses = inspect_table(df)
     rel = Path(source).resolve()
-    try:
+    if rel.is_relative_to(Path(out).resolve().parent):
         rel = rel.relative_to(Path(out).resolve().parent)
-    except ValueError:
-        pass
     return write_text(out, render_mapping(rel, guesses)), guesses

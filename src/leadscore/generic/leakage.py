@@ -18,7 +18,8 @@ pooled across them, and by how it behaves around the event and outcome times:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,7 @@ class FieldEvidence:
     at_or_after_outcome_share: float | None
     calendar_proxy: bool
     pooled_rule_would_flag: bool
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[str] = dc_field(default_factory=list)
 
     @property
     def flagged(self) -> bool:
@@ -105,7 +106,9 @@ def value_codes(values: pd.Series, kind: str) -> np.ndarray:
             edges = np.unique(np.quantile(x[ok], np.linspace(0, 1, _N_BINS + 1)[1:-1]))
             codes[ok] = np.searchsorted(edges, x[ok], side="right")
         return codes
-    return np.asarray(pd.factorize(values.astype(object), use_na_sentinel=False)[0], dtype=np.int64)
+    return np.asarray(
+        pd.factorize(values.astype(object), use_na_sentinel=False)[0], dtype=np.int64
+    )
 
 
 def crossfit_auc(codes: np.ndarray, y: np.ndarray, seed: int) -> float | None:
@@ -206,7 +209,7 @@ def field_evidence(
     codes = value_codes(values, spec.kind)
     pooled = crossfit_auc(codes, y, seed)
     has_time = block is not None
-    if has_time:
+    if block is not None:
         within, blocks = _within(codes, y, block)
         later = (block >= (int(block.max()) + 1) / 2).astype(int)
         time_auc = crossfit_auc(codes, later, seed)
@@ -289,7 +292,8 @@ def detect_leakage(
         has_time: False when the table has no usable time column: the within-block test is
             impossible and pooled strength is judged instead (the report says so).
     """
-    block, edges = (None, [])
+    block: np.ndarray | None = None
+    edges: list[str] = []
     if has_time:
         block, edges = time_blocks(pd.to_datetime(df["contact_ts"], utc=True), cfg.n_blocks)
     evidence = [field_evidence(df, s, block, cfg, seed + i) for i, s in enumerate(specs)]

@@ -51,7 +51,9 @@ class CrmTables:
     base_rate_last: float
 
 
-def _blank(rng: np.random.Generator, values: list[str], share: float, fill: list[str]) -> list[str]:
+def _blank(
+    rng: np.random.Generator, values: list[str], share: float, fill: list[str]
+) -> list[str]:
     """Replace a ``share`` of values with blanks or placeholders drawn from ``fill``."""
     mask = rng.random(len(values)) < share
     picks = rng.choice(np.array(fill, dtype=object), size=len(values))
@@ -153,7 +155,7 @@ def generate_crm_tables(
     outcome = event + pd.to_timedelta(delay * 86400, unit="s")
     known = (converts | late) & (outcome <= pd.Timestamp(AS_OF))
     month = event.dt.year * 12 + event.dt.month - (START.year * 12 + 1)
-    macro = (100 + 12 * month / 24 + rng.normal(0, 0.4, 25)[month]).round(2)
+    macro = np.asarray(100 + 12 * month / 24 + rng.normal(0, 0.4, 25)[month]).round(2)
     leads = _lead_frame(rng, p, company, event, outcome.where(known), known, macro, month)
     if not with_time:
         leads = leads.drop(columns=["created_at", "mql_at"]).assign(
@@ -189,7 +191,9 @@ def _lead_frame(
     activity = activity.where(activity <= pd.Timestamp(AS_OF), pd.Timestamp(AS_OF))
     industries = [_INDUSTRIES[i] for i in p["industry"]]
     rare = rng.random(n) < 0.004
-    industries = [f"Niche {i % 7}" if r else v for i, (v, r) in enumerate(zip(industries, rare))]
+    industries = [
+        f"Niche {i % 7}" if r else v for i, (v, r) in enumerate(zip(industries, rare, strict=True))
+    ]
     sources = list(_SOURCES)
     return pd.DataFrame(
         {
@@ -250,7 +254,7 @@ def example_mapping(with_time: bool = True) -> str:
     return (
         "# Mapping of the generated CRM test tables.\n[source]\n"
         f'table = "leads.csv"\nid_col = "Lead ID"\n{times}label_window_days = 30\n'
-        f'as_of = {AS_OF.strftime("%Y-%m-%dT%H:%M:%SZ")}\n'
+        f"as_of = {AS_OF.strftime('%Y-%m-%dT%H:%M:%SZ')}\n"
         f"{body}\n[[enrichments]]\n"
         'name = "firmo"\ntable = "firmographics.csv"\nlead_key_col = "company_id"\n'
         'key_col = "company_id"\navailable_ts_col = "available_at"\n'
