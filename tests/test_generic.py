@@ -30,7 +30,7 @@ from leadscore.warehouse.duckdb import DuckDBWarehouse
 
 def _settings(root: Path) -> Settings:
     cfg = Settings().resolve(root)
-    train = cfg.train.model_copy(update={"n_trials": 2, "bootstrap_samples": 20})
+    train = cfg.train.model_copy(update={"n_trials": 2, "bootstrap_samples": 20, "cv_folds": 3})
     return cfg.model_copy(update={"train": train})
 
 
@@ -87,6 +87,20 @@ def test_init_guesses_roles_and_kinds(tables, tmp_path: Path) -> None:
     assert (mapping.id_col, mapping.event_ts_col) == ("Lead ID", "created_at")
     with pytest.raises(ValueError, match="exists"):
         init_mapping(tables.leads_csv, path)
+
+
+def test_junk_and_duplicates_are_counted(tables, tmp_path: Path) -> None:
+    wh = DuckDBWarehouse(tmp_path / "w.duckdb")
+    try:
+        load = load_source(wh, load_mapping(tables.mapping))
+    finally:
+        wh.close()
+    raw = pd.read_csv(tables.leads_csv, dtype=str, keep_default_na=False)
+    junk = raw["Company Size"].isin(["approx 50", "Osseo"]).sum()
+    assert junk > 0 and load.n_unparsed["Company_Size"] == junk
+    assert load.n_placeholders["Lead_Source"] == (raw["Lead Source"] == "N/A").sum()
+    assert load.n_duplicate_ids == raw["Lead ID"].duplicated().sum() > 0
+    assert any("Company_Size" in w for w in load.warnings)
 
 
 def test_placeholders_read_as_missing(spine: pd.DataFrame) -> None:
@@ -217,3 +231,18 @@ def test_cli_init_writes_a_mapping(tables, tmp_path: Path) -> None:
     assert load_mapping(out).outcome_ts_col == "mql_at"
     again = CliRunner().invoke(app, ["init", "--from", str(tables.leads_csv), "--out", str(out)])
     assert again.exit_code == 1
+
+
+def test_segment_col_becomes_the_calibration_segment(tables, tmp_path: Path) -> None:
+    mapping = load_mapping(tables.mapping).model_copy(update={"segment_col": "Lead Source"})
+    wh = DuckDBWarehouse(tmp_path / "w.duckdb")
+    try:
+        load_source(wh, mapping)
+        catalog = catalog_from_mapping(mapping, level_counts(wh, mapping, None))
+        spine = build_spine(wh, GenericContext(mapping, AS_OF, True), catalog)
+    finally:
+        wh.close()
+    values = catalog.segment("aum_tier").values
+    assert {"Web", "Referral", "Unknown"} <= set(values)
+    assert set(spine["aum_tier"]) <= set(values)
+    assert (spine["aum_tier"] == "Unknown").sum() == spine["Lead_Source"].isna().sum()

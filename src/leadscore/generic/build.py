@@ -90,6 +90,7 @@ class LoadResult:
     """What was loaded: rows per table, and per field the values that did not parse."""
 
     n_rows: dict[str, int]
+    n_duplicate_ids: int
     n_placeholders: dict[str, int]
     n_unparsed: dict[str, int]
     warnings: list[str] = field(default_factory=list)
@@ -202,12 +203,17 @@ def load_source(wh: Warehouse, mapping: SourceMapping) -> LoadResult:
             unparsed.update(u)
             blanks.update(b)
             n_rows[name] = raw.num_rows
+    dupes = wh.query(
+        f"SELECT COUNT(lead_id) - COUNT(DISTINCT lead_id) AS n FROM {LEADS_TABLE}"
+    ).to_pylist()[0]["n"]
     warnings = [
         f"{n}: {k:,} value(s) present but not parseable as the mapped kind; read as missing"
         for n, k in unparsed.items()
         if k
     ]
-    return LoadResult(n_rows, blanks, unparsed, warnings)
+    if dupes:
+        warnings.append(f"{dupes:,} duplicate lead id row(s): the earliest event of each id kept")
+    return LoadResult(n_rows, int(dupes), blanks, unparsed, warnings)
 
 
 def resolve_as_of(wh: Warehouse, mapping: SourceMapping) -> datetime:

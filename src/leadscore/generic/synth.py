@@ -5,7 +5,8 @@ Writes ``leads.csv``, ``firmographics.csv``, ``truth.csv`` (true probability per
 by training) and ``mapping.toml`` into a folder. Planted: post-outcome fields of moderate strength
 (a call duration, a lead quality set by the sales team, a last-activity date), calendar proxies
 (a monthly macro index, a monthly campaign code), a base rate that drifts over time, heavy
-missingness and placeholder values ("Select", "N/A"). Seeded: same arguments, same bytes.
+missingness, placeholder values ("Select", "N/A"), a little junk in a number column and
+duplicate lead ids. Seeded: same arguments, same bytes.
 """
 
 from __future__ import annotations
@@ -201,7 +202,12 @@ def _lead_frame(
             "created_at": event.dt.strftime(iso),
             "mql_at": outcome.dt.strftime(iso).fillna(""),
             "company_id": company,
-            "Company Size": _blank(rng, [str(int(v)) for v in p["size"]], 0.45, ["", "N/A"]),
+            "Company Size": _blank(
+                rng,
+                _blank(rng, [str(int(v)) for v in p["size"]], 0.45, ["", "N/A"]),
+                0.005,
+                ["approx 50", "Osseo"],
+            ),
             "Industry": _blank(rng, industries, 0.2, ["Select", "--Select--", ""]),
             "Lead Source": _blank(rng, [sources[i] for i in p["source"]], 0.1, ["N/A"]),
             "Has LinkedIn": _blank(rng, ["Yes" if v else "No" for v in p["linkedin"]], 0.15, [""]),
