@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from leadscore.generic.catalog import catalog_from_mapping
 from leadscore.generic.inspect import init_mapping
 from leadscore.generic.leakage import detect_leakage
 from leadscore.generic.mapping import FieldSpec, LeakageSettings, MappingError, load_mapping
-from leadscore.generic.run import RANDOM_SPLIT_WARNING, run_generic
+from leadscore.generic.run import RANDOM_SPLIT_WARNING, run_generic, score_with_bundle
 from leadscore.generic.synth import (
     AS_OF,
     CALENDAR_FIELDS,
@@ -211,6 +212,20 @@ def test_whole_run_on_a_crm_export(tables, tmp_path: Path) -> None:
     importance = pd.read_csv(reports / "importance.csv")
     assert not set(importance["feature"]) & set(POST_OUTCOME_FIELDS)
     assert (tmp_path / "models" / str(run.version) / "manifest.json").exists()
+    # the bundle (with its stored catalog) scores a training row as the training run did
+    assert run.bundle_path is not None
+    holdout = json.loads((run.bundle_path / "folds.json").read_text())["holdout_ids"][:50]
+    wh = DuckDBWarehouse(tmp_path / "data" / "leadscore.duckdb")
+    try:
+        spine = wh.query("SELECT * FROM generic_spine").to_pandas()
+    finally:
+        wh.close()
+    rows = spine[spine["lead_id"].isin(holdout)].reset_index(drop=True)
+    rows["aum_tier"] = rows["aum_tier"].astype(str)
+    again = score_with_bundle(run.bundle_path, rows, _settings(tmp_path))
+    preds = pd.read_csv(tmp_path / "reports" / "generic" / "holdout_predictions.csv")
+    want = preds.set_index("lead_id").loc[rows["lead_id"], "xgb_proba"].to_numpy()
+    np.testing.assert_allclose(again["probability"].to_numpy(dtype=float), want, rtol=1e-6)
 
 
 def test_no_time_column_falls_back_to_a_labelled_random_split(tmp_path: Path) -> None:

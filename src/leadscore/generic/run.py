@@ -202,12 +202,34 @@ def _train_explain_score(
     finally:
         if not run.has_time:
             stamp_figures(result.report_dir, RANDOM_SPLIT_WARNING)
+    pred = result.predictions
+    columns = ["lead_id", "contact_ts", "target", "xgb_proba", "baseline_proba"]
+    pred.loc[pred["set"] == "holdout", columns].to_csv(
+        out_dir / "holdout_predictions.csv", index=False
+    )
     holdout = train[train["lead_id"].isin(set(result.splits.holdout_ids))]
     contrib = compute_contributions(result, holdout)
     importance = global_importance(fold_contributions(contrib, result.features, holdout.index))
     importance.to_csv(out_dir / "importance.csv", index=False)
     if len(to_score):
-        scored = result.score_frame(to_score, catalog, cfg.score)
+        scored = score_with_bundle(run.bundle_path, to_score, cfg)
         scored.insert(0, "lead_id", to_score["lead_id"].to_numpy())
         scored.to_csv(out_dir / "scores.csv", index=False)
         run.n_scored = int(scored["reject_reason"].isna().sum())
+
+
+def score_with_bundle(bundle_path: Path, df: pd.DataFrame, cfg: Settings) -> pd.DataFrame:
+    """Score rows with the published bundle and the catalog stored in it (nothing from memory):
+    probability, score, bucket, tier, drivers and ``reject_reason`` (None when scored).
+
+    Invariant: one output row per input row, same index.
+    """
+    from leadscore.bundle import load_bundle
+    from leadscore.score.batch import score_frame
+    from leadscore.score.checks import check_rows
+
+    bundle = load_bundle(bundle_path)
+    catalog = GenericCatalog.model_validate_json((bundle_path / "catalog.json").read_text())
+    checked, reasons = check_rows(df, bundle, catalog)
+    scored = score_frame(bundle, checked[reasons.isna()], catalog, cfg.score)
+    return scored.reindex(df.index).assign(reject_reason=reasons)
