@@ -195,12 +195,16 @@ def test_leakage_gate_stops_by_default(tables, tmp_path: Path) -> None:
         run_generic(load_mapping(path), _settings(tmp_path))
     report = (tmp_path / "reports" / "generic" / "report.md").read_text()
     assert "FLAGGED" in report and "Call_Duration_min" in report
+    assert "- Call_Duration_min: AUC per time block" in report
 
 
 def test_whole_run_on_a_crm_export(tables, tmp_path: Path) -> None:
     run = run_generic(load_mapping(tables.mapping), _settings(tmp_path), override_reason="test")
     assert set(run.dropped) == set(POST_OUTCOME_FIELDS)
     assert run.has_time and run.n_scored > 0
+    gates = {g.name: g for g in run.gates}
+    assert gates["pit_violations"].passed and gates["pit_violations"].figure == 0
+    assert gates["leakage_fields"].passed and gates["min_positives"].passed
     assert set(run.metrics["holdout"]) >= {"aucpr", "aucroc"}
     assert run.metrics["baseline_holdout"]["n"] == run.metrics["holdout"]["n"]  # same split
     assert (

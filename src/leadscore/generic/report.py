@@ -67,6 +67,16 @@ def _evidence_rows(fields: list[FieldEvidence]) -> list[list[Any]]:
     return rows
 
 
+def _block_lines(fields: list[FieldEvidence]) -> list[str]:
+    """Per-block AUCs of the flagged fields and the calendar proxies (the evidence in full)."""
+    lines = []
+    for f in fields:
+        if f.flagged or f.calendar_proxy:
+            blocks = ", ".join(_f(a) for a in f.block_aucs) or "no time blocks"
+            lines.append(f"- {f.field}: AUC per time block (oldest first) {blocks}")
+    return lines
+
+
 def _metrics_table(metrics: dict[str, Any]) -> str:
     ho, base = metrics.get("holdout", {}), metrics.get("baseline_holdout", {})
     rows = [[m, _f(ho.get(m)), _f(base.get(m))] for m in _METRICS]
@@ -103,6 +113,8 @@ def render_generic_report(run: GenericRun, warning: str) -> str:
              "presence", "dated after event", "verdict"],
             _evidence_rows(run.leakage.fields),
         ),
+        "",
+        *_block_lines(run.leakage.fields),
         "",
         "## Gates",
         "",

@@ -106,6 +106,22 @@ def _leakage_gate(
     return GateResult.check("leakage_fields", len(kept), 0, "<=", path, detail), dropped
 
 
+def data_gates(
+    train: pd.DataFrame, mapping: SourceMapping, cfg: Settings, path: Path
+) -> list[GateResult]:
+    """The build's own gates: no enrichment row available after a lead's point in time (0, or
+    stop), and enough positives for every time block of the validation to hold some."""
+    late = np.zeros(len(train), dtype=bool)
+    for e in mapping.enrichments:
+        available = pd.to_datetime(train[f"{e.name}_available_ts"], utc=True)
+        late |= (available > pd.to_datetime(train["pit_ts"], utc=True)).to_numpy()
+    minimum = 10 * (cfg.train.cv_folds + 1)
+    return [
+        GateResult.check("pit_violations", int(late.sum()), 0, "<=", path),
+        GateResult.check("min_positives", int(train["target"].sum()), minimum, ">=", path),
+    ]
+
+
 def _excluded(mapping: SourceMapping) -> set[str]:
     return {f.name for f in mapping.all_fields() if f.exclude}
 
@@ -153,10 +169,12 @@ def run_generic(
     run = GenericRun(
         as_of=facts["as_of"], has_time=facts["has_time"], warnings=facts["warnings"],
         load=facts["load"], n_rows=len(train), n_positives=int(train["target"].sum()),
-        excluded=facts["excluded"], leakage=report, dropped=dropped, gates=[gate],
+        excluded=facts["excluded"], leakage=report, dropped=dropped,
+        gates=[*data_gates(train, mapping, cfg, out_dir / "report.md"), gate],
     )  # fmt: skip
     try:
-        gate.raise_if_failed()
+        for check in run.gates:
+            check.raise_if_failed()
         model_catalog = catalog_from_mapping_like(catalog, dropped)
         _train_explain_score(run, train, to_score, model_catalog, cfg, override_reason)
     finally:
