@@ -241,6 +241,7 @@ def test_no_time_column_falls_back_to_a_labelled_random_split(tmp_path: Path) ->
     assert report.count("WARNING - RANDOM SPLIT") >= 3  # top, leakage table, metrics, figures
     assert "Call_Duration_min" in run.leakage.flagged()
     assert run.report_dir is not None and list(run.report_dir.glob("*.png"))
+    assert str(run.version).startswith("v20251231")  # dated by as_of, not by stand-in times
 
 
 def test_cli_init_writes_a_mapping(tables, tmp_path: Path) -> None:
@@ -265,3 +266,25 @@ def test_segment_col_becomes_the_calibration_segment(tables, tmp_path: Path) -> 
     assert {"Web", "Referral", "Unknown"} <= set(values)
     assert set(spine["aum_tier"]) <= set(values)
     assert (spine["aum_tier"] == "Unknown").sum() == spine["Lead_Source"].isna().sum()
+
+
+def _verdicts(folder: Path, seed: int, n_leads: int) -> tuple[set[str], set[str]]:
+    tables = generate_crm_tables(folder, n_leads=n_leads, seed=seed)
+    mapping = load_mapping(tables.mapping)
+    wh = DuckDBWarehouse(folder / "w.duckdb")
+    try:
+        load_source(wh, mapping)
+        catalog = catalog_from_mapping(mapping, level_counts(wh, mapping, None))
+        spine = build_spine(wh, GenericContext(mapping, AS_OF, True), catalog)
+    finally:
+        wh.close()
+    train = spine[spine["exclusion_reason"].isna()].reset_index(drop=True)
+    report = detect_leakage(train, mapping.all_fields(), mapping.leakage, True, 42)
+    return set(report.flagged()), set(report.calendar_proxies())
+
+
+@pytest.mark.seed
+@pytest.mark.parametrize("seed", range(1, 11))
+def test_leakage_verdicts_hold_across_seeds(tmp_path: Path, seed: int) -> None:
+    flagged, _ = _verdicts(tmp_path, seed, 3000)
+    assert flagged == set(POST_OUTCOME_FIELDS)  # no calendar proxy, no genuine field

@@ -48,6 +48,7 @@ class GenericRun:
     """What a generic run did and measured."""
 
     as_of: datetime
+    label_window_days: int
     has_time: bool
     warnings: list[str]
     load: LoadResult
@@ -167,7 +168,8 @@ def run_generic(
     write_json(out_dir / "leakage.json", report.to_dict())
     gate, dropped = _leakage_gate(report, mapping, out_dir / "report.md")
     run = GenericRun(
-        as_of=facts["as_of"], has_time=facts["has_time"], warnings=facts["warnings"],
+        as_of=facts["as_of"], label_window_days=mapping.label_window_days,
+        has_time=facts["has_time"], warnings=facts["warnings"],
         load=facts["load"], n_rows=len(train), n_positives=int(train["target"].sum()),
         excluded=facts["excluded"], leakage=report, dropped=dropped,
         gates=[*data_gates(train, mapping, cfg, out_dir / "report.md"), gate],
@@ -206,6 +208,11 @@ def _train_explain_score(
     from leadscore.validate.contract import build_contract
 
     out_dir = cfg.project.reports_dir / "generic"
+    # The model version and bundle config carry the export's as_of and label window.
+    dataset = cfg.dataset.model_copy(
+        update={"as_of": run.as_of, "label_window_days": run.label_window_days}
+    )
+    cfg = cfg.model_copy(update={"dataset": dataset})
     if not run.has_time:  # no time: no gap to keep, the split is random
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"cv_gap_days": 0})})
     result = train_model(train, catalog.feature_types(), cfg, override_reason=override_reason)
