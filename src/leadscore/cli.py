@@ -232,12 +232,31 @@ def run(
     ] = None,
     override: OverrideOpt = None,
     config: ConfigOpt = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="Run on a CRM export described by this mapping file.")
+    ] = None,
 ) -> None:
     """The whole pipeline: ingest, build, validate, train, explain, score, report."""
     from leadscore.pipeline import run_pipeline
 
     cfg = _settings(config)
+    if mapping is not None:
+        from leadscore.generic.cli import run_mapping
+
+        _call(lambda: run_mapping(mapping, cfg, override, console))
+        return
     _call(lambda: run_pipeline(cfg, raw_dir=raw, console=console, override_reason=override))
+
+
+@app.command()
+def init(
+    source: Annotated[Path, typer.Option("--from", help="CRM export (CSV or Parquet).")],
+    out: Annotated[Path, typer.Option(help="Mapping file to write.")] = Path("mapping.toml"),
+) -> None:
+    """Inspect a CRM export and write a starter mapping with its guesses marked for review."""
+    from leadscore.generic.cli import init_from
+
+    _call(lambda: init_from(source, out, console))
 
 
 @app.command()
