@@ -215,7 +215,13 @@ def _train_explain_score(
     cfg = cfg.model_copy(update={"dataset": dataset})
     if not run.has_time:  # no time: no gap to keep, the split is random
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"cv_gap_days": 0})})
-    result = train_model(train, catalog.feature_types(), cfg, override_reason=override_reason)
+    result = train_model(
+        train,
+        catalog.feature_types(),
+        cfg,
+        override_reason=override_reason,
+        catalog_fingerprint=catalog.fingerprint,
+    )
     run.version, run.metrics = result.version, result.metrics
     run.gates += result.gates
     contract = build_contract(train, catalog).model_dump(mode="json")
