@@ -20,6 +20,8 @@ test session holds one instance (``googlesql`` fixture in ``test_bigquery_sql.py
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import io
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -29,6 +31,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from leadscore.warehouse.base import WriteMode
 from leadscore.warehouse.bigquery import BigQueryWarehouse
@@ -189,7 +192,6 @@ class GoogleSql:
     statements analyzed (dataset ``LeadScoring``: tables are named ``LeadScoring.<table>``)."""
 
     def __init__(self, dataset: str = DATASET) -> None:
-        from zetasql.api import Analyzer
         from zetasql.types import AnalyzerOptions, LanguageOptions
         from zetasql.types.proto_model import ProductMode
 
@@ -201,7 +203,6 @@ class GoogleSql:
         language.reserved_keywords = ["QUALIFY"]
         self._language = language
         self._options = AnalyzerOptions(language_options=language, default_timezone="UTC")
-        self._analyzer_cls = Analyzer
         self.dataset = dataset
         self.tables: dict[str, list[tuple[str, Any]]] = {}
 
@@ -254,25 +255,43 @@ class GoogleSql:
     # --- analysis
     def analyze_script(self, script: str, label: str = "") -> list[Verdict]:
         """Analyze each statement of ``script`` in order, applying its DDL to the catalog."""
-        from zetasql.types import ParseResumeLocation
-
-        location = ParseResumeLocation(input=script, byte_position=0)
-        verdicts: list[Verdict] = []
-        while location.byte_position < len(script.encode()) and script.encode()[
-            location.byte_position :
-        ].strip(b" \n\t;"):
-            start = location.byte_position
-            analyzer = self._analyzer_cls(self._options, self._catalog())
+        data = script.encode()
+        position, verdicts = 0, []
+        while data[position:].strip(b" \n\t;"):
             try:
-                stmt = analyzer.analyze_next_statement(location)
-            except Exception as exc:  # the service raises ServerError with the analyzer message
-                text = script.encode()[start:].decode()
-                verdicts.append(Verdict(label, text.split(";\n")[0], "", _message(exc)))
+                kind, stmt, position_after = self._analyze_at(script, position)
+            except Exception as exc:  # ServerError, carrying the analyzer's message
+                text = data[position:].decode().split(";\n")[0].strip()
+                verdicts.append(Verdict(label, text, "", _message(exc)))
                 break  # the script cannot be resumed past a refused statement
-            text = script.encode()[start : location.byte_position].decode().strip(" \n;")
-            verdicts.append(Verdict(label, text, type(stmt).__name__))
-            self._apply(stmt)
+            text = data[position:position_after].decode().strip(" \n;")
+            verdicts.append(Verdict(label, text, kind))
+            self._apply(kind, stmt)
+            position = position_after
         return verdicts
+
+    def _analyze_at(self, script: str, position: int) -> tuple[str, Any, int]:
+        """Analyze the statement at byte ``position``: (kind, resolved proto, next position).
+
+        The response is decoded without the resolved query and expression trees (see
+        :func:`_lite_response`): deep expressions, such as a sum over forty columns, exceed
+        protobuf's nesting limit, and only the statement's kind and output columns are needed.
+        """
+        from zetasql.core.local_service import ZetaSqlLocalService
+        from zetasql.types import AnalyzeRequest, ParseResumeLocation
+
+        request = AnalyzeRequest(
+            options=self._options,
+            simple_catalog=self._catalog(),
+            parse_resume_location=ParseResumeLocation(input=script, byte_position=position),
+        )
+        client = ZetaSqlLocalService.get_instance().wasm_client
+        raw = _call(client, "ZetaSqlLocalService_Analyze", request.to_proto().SerializeToString())
+        response = _lite_response().FromString(raw)
+        stmt = response.resolved_statement
+        while stmt.DESCRIPTOR.name.startswith("AnyResolved"):
+            stmt = getattr(stmt, stmt.WhichOneof("node"))
+        return stmt.DESCRIPTOR.name.removesuffix("Proto"), stmt, response.resume_byte_position
 
     def analyze(self, sql: str, label: str = "") -> Verdict:
         """Analyze one statement (no catalog change is kept when it is DDL)."""
@@ -293,21 +312,95 @@ class GoogleSql:
             verdicts += self.analyze_script(item.script, item.label)
         return verdicts
 
-    def _apply(self, stmt: Any) -> None:
-        kind = type(stmt).__name__
-        if kind in ("ResolvedCreateTableAsSelectStmt", "ResolvedCreateViewStmt"):
-            cols = [(c.name, c.column.type) for c in stmt.output_column_list]
-        elif kind == "ResolvedCreateTableStmt":
-            cols = [(c.name, c.type) for c in stmt.column_definition_list]
-        elif kind == "ResolvedDropStmt":
+    def _apply(self, kind: str, stmt: Any) -> None:
+        if kind == "ResolvedDropStmt":
             self.tables.pop(stmt.name_path[-1].lower(), None)
             return
+        if kind in ("ResolvedCreateTableAsSelectStmt", "ResolvedCreateViewStmt"):
+            outputs = _field(stmt, "output_column_list")
+            cols = [(c.name, self._type(c.column.type)) for c in outputs]
+        elif kind == "ResolvedCreateTableStmt":
+            cols = [(c.name, self._type(c.type)) for c in _field(stmt, "column_definition_list")]
         else:
             return
-        name = stmt.name_path[-1]
-        if "IF_NOT_EXISTS" in str(stmt.create_mode) and name.lower() in self.tables:
+        name = _field(stmt, "name_path")[-1]
+        if _field(stmt, "create_mode") == _CREATE_IF_NOT_EXISTS and name.lower() in self.tables:
             return
         self.add_table(name, cols)
+
+    @staticmethod
+    def _type(lite: Any) -> Any:
+        from zetasql.types import Type, parse_proto
+        from zetasql.wasi._pb2.zetasql.public import type_pb2
+
+        return parse_proto(type_pb2.TypeProto.FromString(lite.SerializeToString())).as_type(Type)
+
+
+_CREATE_IF_NOT_EXISTS = 2  # ResolvedCreateStatementEnums.CreateMode.CREATE_IF_NOT_EXISTS
+_DEEP = frozenset({".zetasql.AnyResolvedScanProto", ".zetasql.AnyResolvedExprProto"})
+
+
+def _call(client: Any, method: str, request: bytes) -> bytes:
+    """The package's ``WasmClient._call_grpc_method`` with whole-buffer memory copies (it
+    copies byte by byte in Python, which dominates the time for a catalog of many tables)."""
+    from zetasql.core.exceptions import ServerError
+
+    store = client.store
+    request_ptr = client.allocate_bytes(len(request))
+    size_ptr = client.allocate_bytes(4)
+    try:
+        base = ctypes.cast(client.memory.data_ptr(), ctypes.c_void_p).value or 0
+        ctypes.memmove(base + request_ptr, request, len(request))
+        response_ptr = client.exports[method](store, request_ptr, len(request), size_ptr)
+        if response_ptr == 0:
+            raise ServerError.from_error_string(client.get_last_error())
+        base = ctypes.cast(client.memory.data_ptr(), ctypes.c_void_p).value or 0
+        size = int.from_bytes(ctypes.string_at(base + size_ptr, 4), "little")
+        response = ctypes.string_at(base + response_ptr, size)
+        client.free_bytes(response_ptr)
+        return response
+    finally:
+        client.free_bytes(request_ptr)
+        client.free_bytes(size_ptr)
+
+
+def _field(stmt: Any, name: str) -> Any:
+    """Field ``name`` of a resolved statement proto or of its ``parent`` chain."""
+    while name not in stmt.DESCRIPTOR.fields_by_name:
+        stmt = stmt.parent
+    return getattr(stmt, name)
+
+
+@functools.cache
+def _lite_response() -> Any:
+    """``AnalyzeResponse`` as a message class whose resolved scans and expressions are unknown
+    fields: skipped by length when decoding, never descended into."""
+    from zetasql.wasi._pb2.zetasql.local_service import local_service_pb2
+
+    files: dict[str, Any] = {}
+
+    def collect(fd: Any) -> None:
+        if fd.name not in files:
+            for dep in fd.dependencies:
+                collect(dep)
+            files[fd.name] = fd
+
+    def strip(messages: Any) -> None:
+        for message in messages:
+            keep = [f for f in message.field if f.type_name not in _DEEP]
+            del message.field[:]
+            message.field.extend(keep)
+            strip(message.nested_type)
+
+    collect(local_service_pb2.DESCRIPTOR)
+    pool = descriptor_pool.DescriptorPool()
+    for fd in files.values():
+        proto = descriptor_pb2.FileDescriptorProto()
+        fd.CopyToProto(proto)
+        strip(proto.message_type)
+        pool.Add(proto)
+    name = "zetasql.local_service.AnalyzeResponse"
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
 
 
 def _arrow_kind(type_: pa.DataType) -> str:

@@ -289,8 +289,8 @@ def test_the_point_in_time_sql_analyzes_and_a_misspelt_column_is_refused(replay:
     [
         ("SELECT ISODOW(contact_ts) FROM LeadScoring.training_set", "Function not found: ISODOW"),
         # sqlglot passes an unknown DuckDB function through unchanged
-        (transpile("SELECT list_sort(x) FROM training_set", "bigquery", "LeadScoring")[0],
-         "Function not found: LIST_SORT"),
+        (transpile("SELECT epoch_ns(contact_ts) FROM training_set", "bigquery", "LeadScoring")[0],
+         "Function not found: EPOCH_NS"),
         ("SELECT lead_id FROM LeadScoring.training_set WHERE contact_ts = 'soon'",
          "Could not cast literal"),
         ("INSERT INTO LeadScoring.lead_scores (lead_id, score) SELECT lead_id, 0.5 "
