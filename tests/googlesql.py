@@ -169,6 +169,12 @@ class Verdict:
     sql: str
     kind: str  # resolved statement kind, e.g. ResolvedMergeStmt; "" when refused
     error: str = ""
+    in_transaction: bool = False  # between BEGIN TRANSACTION and COMMIT in its script
+
+    @property
+    def is_ddl(self) -> bool:
+        """Creates or drops a permanent table or view (BigQuery refuses that in a transaction)."""
+        return self.kind.startswith(("ResolvedCreate", "ResolvedDrop"))
 
     @property
     def ok(self) -> bool:
@@ -243,7 +249,9 @@ class GoogleSql:
         tables = [
             SimpleTable(
                 name=entry[0][0],
-                column=[SimpleColumn(name=c, type=t, is_writable_column=True) for c, t in entry[1:]],
+                column=[
+                    SimpleColumn(name=c, type=t, is_writable_column=True) for c, t in entry[1:]
+                ],
             )
             for entry in self.tables.values()
         ]
@@ -256,7 +264,7 @@ class GoogleSql:
     def analyze_script(self, script: str, label: str = "") -> list[Verdict]:
         """Analyze each statement of ``script`` in order, applying its DDL to the catalog."""
         data = script.encode()
-        position, verdicts = 0, []
+        position, verdicts, in_transaction = 0, [], False
         while data[position:].strip(b" \n\t;"):
             try:
                 kind, stmt, position_after = self._analyze_at(script, position)
@@ -265,7 +273,9 @@ class GoogleSql:
                 verdicts.append(Verdict(label, text, "", _message(exc)))
                 break  # the script cannot be resumed past a refused statement
             text = data[position:position_after].decode().strip(" \n;")
-            verdicts.append(Verdict(label, text, kind))
+            in_transaction = in_transaction or kind == "ResolvedBeginStmt"
+            verdicts.append(Verdict(label, text, kind, in_transaction=in_transaction))
+            in_transaction = in_transaction and kind not in ("ResolvedCommitStmt",)
             self._apply(kind, stmt)
             position = position_after
         return verdicts

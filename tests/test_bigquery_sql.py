@@ -38,9 +38,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from conftest import SmallWorld
 from googlesql import GoogleSql, ShadowWarehouse, Verdict
-
 from leadscore.catalog import SQL_TYPES, Catalog, load_catalog
 from leadscore.config import Settings, load_settings
 from leadscore.dataset import (
@@ -207,7 +207,7 @@ def test_the_stream_covers_every_kind_of_statement(replay: Replay) -> None:
     assert expected <= kinds, f"missing: {sorted(expected - kinds)}"
     loads = [s for s in replay.shadow.client.sent if s.load_schema is not None]
     assert {s.load_table for s in loads} >= {
-        f"LeadScoring._ingest_stage",
+        "LeadScoring._ingest_stage",
         f"LeadScoring._stage_{tables.LEAD_SCORES}",
         f"LeadScoring._stage_{tables.SCORE_REJECTS}",
         f"LeadScoring._stage_{tables.SCORING_RUNS}",
@@ -219,10 +219,22 @@ def test_no_query_waits_inside_a_transaction(replay: Replay) -> None:
     assert replay.shadow.problems == []
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="known BigQuery incompatibility, not fixed here: ingest, build and the scoring set "
+    "run CREATE TABLE / CREATE VIEW / DROP inside BEGIN TRANSACTION ... COMMIT, and BigQuery "
+    "supports only DML and temporary-table DDL in a transaction",
+)
+def test_no_table_is_created_or_dropped_inside_a_transaction(replay: Replay) -> None:
+    ddl = [f"[{v.label}] {v.sql.splitlines()[0]}" for v in replay.verdicts
+           if v.in_transaction and v.is_ddl]  # fmt: skip
+    assert not ddl, "DDL inside a transaction:\n" + "\n".join(sorted(set(ddl)))
+
+
 def _declared(catalog: Catalog) -> dict[str, dict[str, str]]:
     """Tables whose schema the project declares, as GoogleSQL types."""
-    logical = {"int": "TYPE_INT64", "float": "TYPE_DOUBLE", "bool": "TYPE_BOOL",
-               "date": "TYPE_DATE", "timestamp": "TYPE_TIMESTAMP", "str": "TYPE_STRING"}  # fmt: skip
+    logical = {"int": "TYPE_INT64", "float": "TYPE_DOUBLE", "bool": "TYPE_BOOL", "date":
+               "TYPE_DATE", "timestamp": "TYPE_TIMESTAMP", "str": "TYPE_STRING"}  # fmt: skip
     sql = {"DOUBLE": "TYPE_DOUBLE", "BIGINT": "TYPE_INT64", "BOOLEAN": "TYPE_BOOL",
            "VARCHAR": "TYPE_STRING"}  # fmt: skip
     lineage = {"_source_file": "TYPE_STRING", "_source_row": "TYPE_INT64"}
@@ -248,7 +260,10 @@ def _declared(catalog: Catalog) -> dict[str, dict[str, str]]:
         tables.LEADS: {**leads, **lineage},
         tables.TASKS: {**typed(schema.TASK_COLUMNS), **lineage},
         tables.TRAINING_SET: training,
-        tables.LEAD_SCORES: {**arrow(score_tables.SCORE_SCHEMA), "sf_export_run_id": "TYPE_STRING"},
+        tables.LEAD_SCORES: {
+            **arrow(score_tables.SCORE_SCHEMA),
+            "sf_export_run_id": "TYPE_STRING",
+        },
         tables.SCORE_REJECTS: arrow(score_tables.REJECT_SCHEMA),
         tables.SCORING_RUNS: arrow(score_tables.RUN_SCHEMA),
     }
@@ -275,13 +290,18 @@ def _pit(cfg_join: str = "asof") -> str:
     return sql
 
 
-def test_the_point_in_time_sql_analyzes_and_a_misspelt_column_is_refused(replay: Replay) -> None:
+@pytest.mark.parametrize("join", ["asof", "quarter"])
+def test_the_point_in_time_sql_analyzes_and_a_misspelt_column_is_refused(
+    replay: Replay, join: str
+) -> None:
     analyzer = replay.analyzer
-    good = _pit()
+    good = _pit(join)
     assert analyzer.analyze(good).ok, analyzer.analyze(good).error
-    bad = analyzer.analyze(good.replace("r.available_at <= s.pit_ts", "r.availabl_at <= s.pit_ts"))
-    assert not bad.ok
-    assert "Unrecognized name: availabl_at" in bad.error
+    # the first mention is unqualified (the vintage candidates), the second qualified (r.)
+    unqualified = analyzer.analyze(good.replace("available_at", "availabl_at", 1))
+    assert "Unrecognized name: availabl_at; Did you mean available_at?" in unqualified.error
+    qualified = analyzer.analyze(good.replace("r.available_at", "r.availabl_at", 1))
+    assert qualified.error == "Name availabl_at not found inside r"
 
 
 @pytest.mark.parametrize(
@@ -314,7 +334,8 @@ def test_a_load_through_pandas_would_have_broken_the_score_upsert(replay: Replay
     try:
         analyzer.add_arrow_table("_stage_probe", pa.schema([("RepCRD", pa.float64())]))
         verdict = analyzer.analyze(
-            "INSERT INTO LeadScoring.lead_scores (RepCRD) SELECT RepCRD FROM LeadScoring._stage_probe"
+            "INSERT INTO LeadScoring.lead_scores (RepCRD) "
+            "SELECT RepCRD FROM LeadScoring._stage_probe"
         )
     finally:
         analyzer.tables = saved

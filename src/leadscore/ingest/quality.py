@@ -108,9 +108,7 @@ def typed_expr(col: str, ltype: LogicalType, zone: str | None = None) -> str:
     c = q(col)
     if ltype == "int":  # TRY_CAST('12.7' AS BIGINT) rounds; a fraction is junk here
         # the regex_replace runs only on the few cells holding a '.'
-        digits = (
-            f"CASE WHEN {c} LIKE '%.%' THEN regexp_replace({c}, '\\.0*$', '') ELSE {c} END"
-        )
+        digits = f"CASE WHEN {c} LIKE '%.%' THEN regexp_replace({c}, '\\.0*$', '') ELSE {c} END"
         integral = f"regexp_matches({c}, {lit(_INTEGRAL)})"
         return f"CASE WHEN {integral} THEN TRY_CAST({digits} AS BIGINT) END"
     if ltype == "float":  # a number needs a digit: 'NaN' and 'inf' are junk
