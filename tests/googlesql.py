@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import io
+import itertools
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -208,9 +209,14 @@ class GoogleSql:
         language.product_mode = ProductMode.PRODUCT_EXTERNAL
         language.reserved_keywords = ["QUALIFY"]
         self._language = language
-        self._options = AnalyzerOptions(language_options=language, default_timezone="UTC")
+        options = AnalyzerOptions(language_options=language, default_timezone="UTC")
+        self._options_proto = options.to_proto()
         self.dataset = dataset
+        #: lower-case name -> [(name, serial), (column, zetasql Type), ...]; the serial keys
+        #: the cached catalog proto, so entries are replaced, never changed in place.
         self.tables: dict[str, list[tuple[str, Any]]] = {}
+        self._serial = itertools.count()
+        self._cached: tuple[tuple[Any, ...], bytes] = ((), b"")
 
     # --- catalog
     def simple_type(self, kind: str) -> Any:
@@ -220,7 +226,7 @@ class GoogleSql:
 
     def add_table(self, name: str, columns: list[tuple[str, Any]]) -> None:
         """Add (or replace) ``dataset.name`` with ``(column, zetasql Type)`` pairs."""
-        self.tables[name.lower()] = [(name, None), *columns]
+        self.tables[name.lower()] = [(name, next(self._serial)), *columns]
 
     def add_arrow_table(self, name: str, schema: pa.Schema) -> None:
         """Add the table a Parquet load job of ``schema`` creates."""
@@ -241,6 +247,12 @@ class GoogleSql:
 
         entry = self.tables.get(name.lower(), [])[1:]
         return {c: TypeKind(t.type_kind).name for c, t in entry}
+
+    def _catalog_bytes(self) -> bytes:
+        key = tuple(entry[0] for entry in self.tables.values())
+        if self._cached[0] != key or not self._cached[1]:
+            self._cached = (key, self._catalog().to_proto().SerializeToString())
+        return self._cached[1]
 
     def _catalog(self) -> Any:
         from zetasql.types import SimpleCatalog, SimpleColumn, SimpleTable
@@ -288,15 +300,15 @@ class GoogleSql:
         protobuf's nesting limit, and only the statement's kind and output columns are needed.
         """
         from zetasql.core.local_service import ZetaSqlLocalService
-        from zetasql.types import AnalyzeRequest, ParseResumeLocation
+        from zetasql.wasi._pb2.zetasql.local_service import local_service_pb2
 
-        request = AnalyzeRequest(
-            options=self._options,
-            simple_catalog=self._catalog(),
-            parse_resume_location=ParseResumeLocation(input=script, byte_position=position),
-        )
+        request = local_service_pb2.AnalyzeRequest()
+        request.options.CopyFrom(self._options_proto)
+        request.simple_catalog.ParseFromString(self._catalog_bytes())
+        request.parse_resume_location.input = script
+        request.parse_resume_location.byte_position = position
         client = ZetaSqlLocalService.get_instance().wasm_client
-        raw = _call(client, "ZetaSqlLocalService_Analyze", request.to_proto().SerializeToString())
+        raw = _call(client, "ZetaSqlLocalService_Analyze", request.SerializeToString())
         response = _lite_response().FromString(raw)
         stmt = response.resolved_statement
         while stmt.DESCRIPTOR.name.startswith("AnyResolved"):
