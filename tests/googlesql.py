@@ -212,11 +212,11 @@ class GoogleSql:
         options = AnalyzerOptions(language_options=language, default_timezone="UTC")
         self._options_proto = options.to_proto()
         self.dataset = dataset
-        #: lower-case name -> [(name, serial), (column, zetasql Type), ...]; the serial keys
-        #: the cached catalog proto, so entries are replaced, never changed in place.
+        #: lower-case name -> [(name, serial), (column, zetasql Type), ...]; the serials key
+        #: the registered catalog, so entries are replaced, never changed in place.
         self.tables: dict[str, list[tuple[str, Any]]] = {}
         self._serial = itertools.count()
-        self._cached: tuple[tuple[Any, ...], bytes] = ((), b"")
+        self._cached: tuple[tuple[Any, ...], int | None] = ((), None)
 
     # --- catalog
     def simple_type(self, kind: str) -> Any:
@@ -248,11 +248,23 @@ class GoogleSql:
         entry = self.tables.get(name.lower(), [])[1:]
         return {c: TypeKind(t.type_kind).name for c, t in entry}
 
-    def _catalog_bytes(self) -> bytes:
+    def _registered_catalog(self, client: Any) -> int:
+        """Id of the current catalog in the analyzer service, registered again only when a
+        table changed (building a catalog's built-in functions is the costly part of a call)."""
+        from zetasql.wasi._pb2.zetasql.local_service import local_service_pb2 as service
+
         key = tuple(entry[0] for entry in self.tables.values())
-        if self._cached[0] != key or not self._cached[1]:
-            self._cached = (key, self._catalog().to_proto().SerializeToString())
-        return self._cached[1]
+        if self._cached[0] == key and self._cached[1] is not None:
+            return self._cached[1]
+        if self._cached[1] is not None:
+            request = service.UnregisterRequest(registered_id=self._cached[1])
+            _call(client, "ZetaSqlLocalService_UnregisterCatalog", request.SerializeToString())
+        request = service.RegisterCatalogRequest()
+        request.simple_catalog.ParseFromString(self._catalog().to_proto().SerializeToString())
+        raw = _call(client, "ZetaSqlLocalService_RegisterCatalog", request.SerializeToString())
+        registered = service.RegisterResponse.FromString(raw).registered_id
+        self._cached = (key, registered)
+        return registered
 
     def _catalog(self) -> Any:
         from zetasql.types import SimpleCatalog, SimpleColumn, SimpleTable
@@ -302,12 +314,12 @@ class GoogleSql:
         from zetasql.core.local_service import ZetaSqlLocalService
         from zetasql.wasi._pb2.zetasql.local_service import local_service_pb2
 
+        client = ZetaSqlLocalService.get_instance().wasm_client
         request = local_service_pb2.AnalyzeRequest()
         request.options.CopyFrom(self._options_proto)
-        request.simple_catalog.ParseFromString(self._catalog_bytes())
+        request.registered_catalog_id = self._registered_catalog(client)
         request.parse_resume_location.input = script
         request.parse_resume_location.byte_position = position
-        client = ZetaSqlLocalService.get_instance().wasm_client
         raw = _call(client, "ZetaSqlLocalService_Analyze", request.SerializeToString())
         response = _lite_response().FromString(raw)
         stmt = response.resolved_statement
