@@ -1,12 +1,12 @@
 """Every statement the BigQuery warehouse would send, analyzed by GoogleSQL (ZetaSQL).
 
-How it works (details in ``googlesql.py``): each *workload* below drives real stage functions
-on a :class:`ShadowWarehouse` over the small synthetic world. The shadow runs every call on a
-real DuckDB warehouse (so the stages get real answers and take their real paths) and on the
-real :class:`BigQueryWarehouse` over a recording client, which keeps each query script and
-load job BigQuery would receive. The recorded stream is then replayed, in order, through
-Google's ZetaSQL analyzer against a catalog that grows as BigQuery's dataset would (load jobs
-and ``CREATE`` statements add tables, ``DROP`` removes them). A refused statement fails
+How it works (details in ``bigquery_shadow.py`` and ``googlesql.py``): each *workload* below drives
+real stage functions on a :class:`ShadowWarehouse` over the small synthetic world. The shadow runs
+every call on a real DuckDB warehouse (so the stages get real answers and take their real paths)
+and on the real :class:`BigQueryWarehouse` over a recording client, which keeps each query script
+and load job BigQuery would receive. The recorded stream is then replayed, in order, through
+Google's ZetaSQL analyzer against a catalog that grows as BigQuery's dataset would (load jobs and
+``CREATE`` statements add tables, ``DROP`` removes them). A refused statement fails
 ``test_every_statement_analyzes`` with the analyzer's message and the statement.
 
 **Every new SQL statement goes through this test.** When a stage sends new SQL to the
@@ -39,8 +39,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from bigquery_shadow import ShadowWarehouse
 from conftest import SmallWorld
-from googlesql import GoogleSql, ShadowWarehouse, Verdict
+from googlesql import GoogleSql, Verdict
 from leadscore.catalog import SQL_TYPES, Catalog, load_catalog
 from leadscore.config import Settings, load_settings
 from leadscore.dataset import (
