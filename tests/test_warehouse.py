@@ -91,6 +91,7 @@ class _RecordingClient:
 
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.loads: list[tuple[str, Any, pa.Table]] = []
 
     def query(self, sql: str) -> Any:
         self.sent.append(sql)
@@ -101,6 +102,10 @@ class _RecordingClient:
 
     def to_arrow(self) -> pa.Table:
         return pa.table({"x": [1]})
+
+    def load_table_from_file(self, file: Any, destination: str, job_config: Any) -> Any:
+        self.loads.append((destination, job_config, pq.read_table(file)))
+        return self
 
 
 def test_bigquery_backend_sends_bigquery_sql() -> None:
@@ -123,3 +128,21 @@ def test_bigquery_transaction_is_one_script() -> None:
     assert len(client.sent) == 1
     assert client.sent[0].startswith("BEGIN TRANSACTION")
     assert client.sent[0].rstrip().endswith("COMMIT TRANSACTION")
+
+
+def test_bigquery_load_jobs_send_parquet_with_the_arrow_types() -> None:
+    client = _RecordingClient()
+    bq = BigQueryWarehouse(project="p", dataset="LeadScoring", client=client)
+    data = pa.table({"RepCRD": pa.array([1, None], pa.int64()), "note": pa.nulls(2, pa.string())})
+    bq.load_arrow("_stage_lead_scores", data)
+    bq.load_arrow("_stage_lead_scores", data, mode="append")
+    (target, first, sent), (_, second, _) = client.loads
+    assert target == "LeadScoring._stage_lead_scores"
+    assert first.source_format == "PARQUET"
+    assert (first.write_disposition, second.write_disposition) == (
+        "WRITE_TRUNCATE",
+        "WRITE_APPEND",
+    )
+    # through pandas the INT64 column with a NULL would become FLOAT64, the all-NULL one untyped
+    assert sent.schema == data.schema
+    assert sent.equals(data)

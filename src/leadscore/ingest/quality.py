@@ -74,7 +74,7 @@ def clean_ctes(columns: Mapping[str, LogicalType], header: Iterable[str], stage:
         raw = f"NULLIF(trim({q(col)}), '')"
         if columns[col] in ("int", "float"):
             raw = (  # the regex runs only on the few cells holding a comma
-                f"CASE WHEN NOT contains({raw}, ',') THEN {raw} "
+                f"CASE WHEN {raw} NOT LIKE '%,%' THEN {raw} "
                 f"WHEN regexp_matches({raw}, {lit(_THOUSANDS)}) THEN replace({raw}, ',', '') "
                 f"ELSE {raw} END"
             )
@@ -108,9 +108,7 @@ def typed_expr(col: str, ltype: LogicalType, zone: str | None = None) -> str:
     c = q(col)
     if ltype == "int":  # TRY_CAST('12.7' AS BIGINT) rounds; a fraction is junk here
         # the regex_replace runs only on the few cells holding a '.'
-        digits = (
-            f"CASE WHEN contains({c}, '.') THEN regexp_replace({c}, '\\.0*$', '') ELSE {c} END"
-        )
+        digits = f"CASE WHEN {c} LIKE '%.%' THEN regexp_replace({c}, '\\.0*$', '') ELSE {c} END"
         integral = f"regexp_matches({c}, {lit(_INTEGRAL)})"
         return f"CASE WHEN {integral} THEN TRY_CAST({digits} AS BIGINT) END"
     if ltype == "float":  # a number needs a digit: 'NaN' and 'inf' are junk
@@ -121,7 +119,7 @@ def typed_expr(col: str, ltype: LogicalType, zone: str | None = None) -> str:
         )
     if ltype == "date":  # the regex runs only on the few cells holding a '/'
         us_date = f"regexp_replace({c}, {lit(_US_DATE)}, '\\3-\\1-\\2')"
-        return f"TRY_CAST(CASE WHEN contains({c}, '/') THEN {us_date} ELSE {c} END AS DATE)"
+        return f"TRY_CAST(CASE WHEN {c} LIKE '%/%' THEN {us_date} ELSE {c} END AS DATE)"
     if ltype == "timestamp":
         z = q("_z_" + col)
         naive = f"{c} || {lit(' ' + zone)}" if zone else c

@@ -8,6 +8,7 @@ statements as one BigQuery script inside ``BEGIN TRANSACTION ... COMMIT TRANSACT
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,15 +57,21 @@ class BigQueryWarehouse:
         return result.to_arrow() if result is not None else pa.table({})
 
     def load_arrow(self, table: str, data: pa.Table, mode: WriteMode = "replace") -> None:
+        """Load ``data`` as Parquet, so the table gets exactly the Arrow types. (Through pandas
+        an INT64 column with a NULL would arrive as FLOAT64 and an all-NULL column untyped.)"""
+        import pyarrow.parquet as pq
         from google.cloud import bigquery
 
-        disposition = "WRITE_TRUNCATE" if mode == "replace" else "WRITE_APPEND"
-        job_config = bigquery.LoadJobConfig(write_disposition=disposition)
+        buffer = io.BytesIO()
+        pq.write_table(data, buffer)
+        buffer.seek(0)
+        job_config = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.PARQUET,
+            write_disposition="WRITE_TRUNCATE" if mode == "replace" else "WRITE_APPEND",
+        )
         target = f"{self.dataset}.{table}"
         try:
-            self.client.load_table_from_dataframe(
-                data.to_pandas(), target, job_config=job_config
-            ).result()
+            self.client.load_table_from_file(buffer, target, job_config=job_config).result()
         except Exception as exc:
             raise WarehouseError(f"loading {target}: {exc}") from exc
 
