@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp, rankdata
 
+from leadscore import reliability as rel
 from leadscore.catalog import CALIBRATION_SEGMENT
 from leadscore.config import GatesConfig, Settings
 from leadscore.gates import GateFailed, GateResult
@@ -240,10 +241,14 @@ def evaluate_gates(
 ) -> list[GateResult]:
     """Model gates on the holdout and CV summary (see GatesConfig for the thresholds).
 
-    ``metrics`` needs ``holdout`` (a :func:`score_metrics` block with ``ece_by_tier``),
-    ``baseline_holdout_aucpr``, ``train_test_gap``, ``cv_aucpr_cov`` and ``ks``.
+    ``metrics`` needs ``holdout`` (a :func:`score_metrics` block with ``calibration``, see
+    :func:`calibration_block`), ``baseline_holdout_aucpr``, ``train_test_gap``,
+    ``cv_aucpr_cov`` and ``ks`` (out-of-sample). The ECE gates compare the observed ECE with
+    the noise band of a perfectly calibrated model on the same rows (and ``max_ece``, the
+    stricter wins); tiers below the minimum size are reported, not gated.
     """
     hold = metrics["holdout"]
+    cal = hold["calibration"]
     out = [
         _gate("min_aucpr", hold["aucpr"], gates.min_aucpr, ">=", report_path),
         _gate("ship_aucpr", hold["aucpr"], gates.ship_threshold_aucpr, ">=", report_path),
@@ -254,10 +259,26 @@ def evaluate_gates(
             ">=",
             report_path,
         ),
-        _gate("ece_overall", hold["ece"], gates.max_ece, "<=", report_path),
+        _gate(
+            "ece_overall",
+            cal["overall"]["ece"],
+            _ece_limit(cal["overall"], gates),
+            "<=",
+            report_path,
+        ),
+        _gate(
+            "brier_skill_vs_base_rate",
+            cal["overall"]["brier_skill"],
+            gates.min_brier_skill,
+            ">=",
+            report_path,
+        ),
     ]
-    for tier, block in hold["ece_by_tier"].items():
-        out.append(_gate(f"ece_{tier}", block["ece"], gates.max_ece, "<=", report_path))
+    for tier, block in cal["by_tier"].items():
+        if block["gated"]:
+            out.append(
+                _gate(f"ece_{tier}", block["ece"], _ece_limit(block, gates), "<=", report_path)
+            )
     out += [
         _gate(
             "train_test_gap", metrics["train_test_gap"], gates.max_train_test_gap, "<", report_path
@@ -269,6 +290,50 @@ def evaluate_gates(
         ),
     ]
     return out
+
+
+def _ece_limit(block: Mapping[str, Any], gates: GatesConfig) -> float:
+    return float(min(block["ece_noise"]["band"], gates.max_ece))
+
+
+def calibration_block(
+    y: Any, p: Any, tiers: Any, gates: GatesConfig, seed: int = 0
+) -> dict[str, Any]:
+    """Calibration figures overall and per tier, and which tiers are large enough to gate.
+
+    Each block: calibration intercept and slope with 95% intervals, ECE and its noise band
+    (:func:`leadscore.reliability.ece_noise_band`), Brier score and the base-rate Brier.
+    """
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    tiers = np.asarray(tiers, dtype=object)
+
+    def block(mask: np.ndarray) -> dict[str, Any]:
+        yy, pp = y[mask], p[mask]
+        noise = rel.ece_noise_band(
+            pp, n_samples=gates.ece_noise_samples, quantile=gates.ece_noise_quantile, seed=seed
+        )
+        return rel.calibration_line(yy, pp) | {
+            "ece": ece(yy, pp),
+            "ece_noise": noise,
+            "brier": brier(yy, pp) if len(yy) else float("nan"),
+            "brier_base_rate": rel.base_rate_brier(yy),
+            "brier_skill": rel.brier_skill(yy, pp),
+        }
+
+    by_tier = {}
+    for t in sorted(set(tiers.tolist())):
+        b = block(tiers == t)
+        b["gated"] = bool(
+            b["n"] >= gates.calibration_min_rows and b["n_pos"] >= gates.calibration_min_positives
+        )
+        by_tier[str(t)] = b
+    return {
+        "overall": block(np.ones(len(y), dtype=bool)),
+        "by_tier": by_tier,
+        "min_rows": gates.calibration_min_rows,
+        "min_positives": gates.calibration_min_positives,
+    }
 
 
 def enforce_gates(gates: Sequence[GateResult], override_reason: str | None = None) -> None:
@@ -287,6 +352,7 @@ def summarize_metrics(
     train_aucpr: float,
     cfg: Settings,
     has_dials: bool,
+    cutpoints: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Per-fold, holdout, baseline, stability, business and oracle metrics of a training run.
 
@@ -294,7 +360,9 @@ def summarize_metrics(
     ``target``, ``aum_tier``, margins, calibrated probabilities, ``bucket``, ``dials``,
     ``true_probability``); ``best`` the winning CV run (per-fold ``aucpr``/``train_aucpr``).
     Per-fold ranking figures use the fold model's raw margin (what selection optimized) and
-    its calibrated probability; the holdout figures are the honest, once-only ones.
+    its calibrated probability; the holdout figures are the honest, once-only ones. Every
+    stability and calibration figure comes from out-of-fold and holdout predictions; the one
+    in-sample figure (``ks_in_sample``) is labelled so and gates nothing.
     """
     cv = predictions[predictions["set"] == "cv"]
     ho = predictions[predictions["set"] == "holdout"]
@@ -305,6 +373,14 @@ def summarize_metrics(
     )
     holdout["aucpr_raw"] = average_precision(ho["target"], ho["xgb_margin"])
     holdout["gains"] = gains_table(ho["target"], ho["xgb_proba"]).to_dict("records")
+    holdout["calibration"] = calibration_block(
+        ho["target"], ho["xgb_proba"], tiers, cfg.gates, cfg.project.global_seed
+    )
+    for tier, block in holdout["ece_by_tier"].items():
+        block["gated"] = holdout["calibration"]["by_tier"][tier]["gated"]
+    if cutpoints is not None:
+        truth = ho["true_probability"] if ho["true_probability"].notna().all() else None
+        holdout["bucket_shares"] = rel.bucket_shares(ho["xgb_proba"], cutpoints, truth)
     baseline = score_metrics(ho["target"], ho["baseline_proba"], tiers)
     out: dict[str, Any] = {
         "cv_folds": folds,
@@ -316,12 +392,11 @@ def summarize_metrics(
         "baseline_holdout_aucpr": baseline["aucpr"],
         "train_aucpr": train_aucpr,
         "train_test_gap": relative_gap(train_aucpr, holdout["aucpr_raw"]),
-        # Stability across time: the final model's calibrated scores on each CV test block
-        # and on the holdout. (Each fold model's own out-of-fold scores differ mostly because
-        # early folds train on little data; that is model variance, which the CV CoV gate
-        # already measures.)
-        "ks": max_pairwise_ks(_time_blocks(cv, ho, "final_proba")),
-        "ks_fold_models": max_pairwise_ks(_time_blocks(cv, ho, "xgb_proba")),
+        # Stability across time, out of sample: each CV test block scored by the fold model
+        # that did not train on it, and the holdout scored by the final model.
+        "ks": max_pairwise_ks(_time_blocks(cv, ho, "xgb_proba")) | {"scores": "out-of-sample"},
+        # In sample (the final model on rows it was trained on), for comparison only.
+        "ks_in_sample": max_pairwise_ks(_time_blocks(cv, ho, "final_proba")),
         "oracle": None,
     }
     if has_dials:
