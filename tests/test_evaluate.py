@@ -193,7 +193,7 @@ def _calibrated(seed: int, n: int = 6000) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def _gates_for(y: np.ndarray, p: np.ndarray, tiers: np.ndarray) -> dict[str, bool]:
-    cal = ev.calibration_block(y, p, tiers, GatesConfig(), seed=1)
+    cal = rel.calibration_block(y, p, tiers, GatesConfig(), seed=1)
     metrics = _metrics()
     metrics["holdout"]["calibration"] = cal
     return {g.name: g.passed for g in ev.evaluate_gates(metrics, GatesConfig())}
@@ -213,7 +213,7 @@ def test_calibrated_model_passes_and_constant_or_zero_predictors_fail() -> None:
 
 def test_small_tiers_are_reported_not_gated() -> None:
     y, p, tiers = _calibrated(4)
-    cal = ev.calibration_block(y, p, tiers, GatesConfig(), seed=1)
+    cal = rel.calibration_block(y, p, tiers, GatesConfig(), seed=1)
     assert cal["by_tier"]["Unknown"]["n"] == 100 and not cal["by_tier"]["Unknown"]["gated"]
     assert cal["by_tier"]["<$100M"]["gated"]
     names = set(_gates_for(y, p, tiers))

@@ -185,6 +185,14 @@ class GatesConfig(_Section):
         " model's own probabilities).",
     )
     ece_noise_samples: int = Field(200, ge=20)
+    stability_min_train_share: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="The KS stability gate compares the out-of-sample scores of the holdout and"
+        " of the CV blocks whose fold model trained on at least this share of the development"
+        " rows (every block's figure is reported too).",
+    )
     min_brier_skill: float = Field(
         0.01,
         ge=0,

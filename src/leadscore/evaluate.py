@@ -16,6 +16,7 @@ import pandas as pd
 from scipy.stats import ks_2samp, rankdata
 
 from leadscore import reliability as rel
+from leadscore.calibrate import bucket_cutpoints
 from leadscore.catalog import CALIBRATION_SEGMENT
 from leadscore.config import GatesConfig, Settings
 from leadscore.gates import GateFailed, GateResult
@@ -296,46 +297,6 @@ def _ece_limit(block: Mapping[str, Any], gates: GatesConfig) -> float:
     return float(min(block["ece_noise"]["band"], gates.max_ece))
 
 
-def calibration_block(
-    y: Any, p: Any, tiers: Any, gates: GatesConfig, seed: int = 0
-) -> dict[str, Any]:
-    """Calibration figures overall and per tier, and which tiers are large enough to gate.
-
-    Each block: calibration intercept and slope with 95% intervals, ECE and its noise band
-    (:func:`leadscore.reliability.ece_noise_band`), Brier score and the base-rate Brier.
-    """
-    y = np.asarray(y, dtype=float)
-    p = np.asarray(p, dtype=float)
-    tiers = np.asarray(tiers, dtype=object)
-
-    def block(mask: np.ndarray) -> dict[str, Any]:
-        yy, pp = y[mask], p[mask]
-        noise = rel.ece_noise_band(
-            pp, n_samples=gates.ece_noise_samples, quantile=gates.ece_noise_quantile, seed=seed
-        )
-        return rel.calibration_line(yy, pp) | {
-            "ece": ece(yy, pp),
-            "ece_noise": noise,
-            "brier": brier(yy, pp) if len(yy) else float("nan"),
-            "brier_base_rate": rel.base_rate_brier(yy),
-            "brier_skill": rel.brier_skill(yy, pp),
-        }
-
-    by_tier = {}
-    for t in sorted(set(tiers.tolist())):
-        b = block(tiers == t)
-        b["gated"] = bool(
-            b["n"] >= gates.calibration_min_rows and b["n_pos"] >= gates.calibration_min_positives
-        )
-        by_tier[str(t)] = b
-    return {
-        "overall": block(np.ones(len(y), dtype=bool)),
-        "by_tier": by_tier,
-        "min_rows": gates.calibration_min_rows,
-        "min_positives": gates.calibration_min_positives,
-    }
-
-
 def enforce_gates(gates: Sequence[GateResult], override_reason: str | None = None) -> None:
     """Raise :class:`GateFailed` for the first failed gate unless an override reason is given."""
     failed = [g for g in gates if not g.passed]
@@ -353,6 +314,7 @@ def summarize_metrics(
     cfg: Settings,
     has_dials: bool,
     cutpoints: Mapping[str, float] | None = None,
+    fold_train_share: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Per-fold, holdout, baseline, stability, business and oracle metrics of a training run.
 
@@ -373,14 +335,17 @@ def summarize_metrics(
     )
     holdout["aucpr_raw"] = average_precision(ho["target"], ho["xgb_margin"])
     holdout["gains"] = gains_table(ho["target"], ho["xgb_proba"]).to_dict("records")
-    holdout["calibration"] = calibration_block(
+    holdout["calibration"] = rel.calibration_block(
         ho["target"], ho["xgb_proba"], tiers, cfg.gates, cfg.project.global_seed
     )
     for tier, block in holdout["ece_by_tier"].items():
         block["gated"] = holdout["calibration"]["by_tier"][tier]["gated"]
     if cutpoints is not None:
         truth = ho["true_probability"] if ho["true_probability"].notna().all() else None
-        holdout["bucket_shares"] = rel.bucket_shares(ho["xgb_proba"], cutpoints, truth)
+        truth_cuts = None
+        if truth is not None and cv["true_probability"].notna().all():
+            truth_cuts = bucket_cutpoints(cv["true_probability"])
+        holdout["bucket_shares"] = rel.bucket_shares(ho["xgb_proba"], cutpoints, truth, truth_cuts)
     baseline = score_metrics(ho["target"], ho["baseline_proba"], tiers)
     out: dict[str, Any] = {
         "cv_folds": folds,
@@ -394,9 +359,9 @@ def summarize_metrics(
         "train_test_gap": relative_gap(train_aucpr, holdout["aucpr_raw"]),
         # Stability across time, out of sample: each CV test block scored by the fold model
         # that did not train on it, and the holdout scored by the final model.
-        "ks": max_pairwise_ks(_time_blocks(cv, ho, "xgb_proba")) | {"scores": "out-of-sample"},
+        "ks": rel.stability_ks(cv, ho, fold_train_share, cfg.gates.stability_min_train_share),
         # In sample (the final model on rows it was trained on), for comparison only.
-        "ks_in_sample": max_pairwise_ks(_time_blocks(cv, ho, "final_proba")),
+        "ks_in_sample": max_pairwise_ks(rel.time_blocks(cv, ho, "final_proba")),
         "oracle": None,
     }
     if has_dials:
@@ -420,13 +385,6 @@ def _fold_metrics(cv: pd.DataFrame, best: Mapping[str, Any]) -> list[dict[str, A
         block["oracle_aucpr"] = _maybe_ap(grp["target"], grp["true_probability"])
         folds.append(block)
     return folds
-
-
-def _time_blocks(cv: pd.DataFrame, ho: pd.DataFrame, col: str) -> dict[str, np.ndarray]:
-    """``col`` per CV test block (``fold_<k>``) and on the holdout."""
-    groups = {f"fold_{k}": g[col].to_numpy() for k, g in cv.groupby("fold", sort=True)}
-    groups["holdout"] = ho[col].to_numpy()
-    return groups
 
 
 def _maybe_ap(y: pd.Series, score: pd.Series) -> float | None:

@@ -184,8 +184,9 @@ def render_calibration_report(result: TrainResult, figures: Mapping[str, str]) -
     overall = hold["calibration"]["overall"]
     cut_rows = [{"bucket": k, "min_probability": v} for k, v in result.cutpoints.items()]
     share_cols = ["bucket", "nominal_share", "share"]
-    if hold.get("bucket_shares") and "truth_share" in hold["bucket_shares"][0]:
-        share_cols += ["truth_share", "difference_from_truth"]
+    for col in ("truth_share", "difference_from_truth", "truth_quantile_share"):
+        if hold.get("bucket_shares") and col in hold["bucket_shares"][0]:
+            share_cols.append(col)
     return "".join(
         [
             f"# Calibration report — {result.version}\n\n",
@@ -216,7 +217,9 @@ def render_calibration_report(result: TrainResult, figures: Mapping[str, str]) -
             md_table(cut_rows, ["bucket", "min_probability"]),
             "\n### Bucket shares on the holdout\n\n`share`: holdout leads per bucket under the "
             "shipped model. `truth_share` (synthetic worlds): the same probability cut points "
-            "applied to each holdout lead's true probability.\n\n",
+            "applied to each holdout lead's true probability. `truth_quantile_share`: the truth "
+            "cut the same way as the model (its own cut points at the nominal quantiles of the same "
+            "out-of-fold leads), applied to the holdout's true probabilities.\n\n",
             md_table(hold.get("bucket_shares", []), share_cols),
         ]
     )
@@ -266,10 +269,15 @@ def render_validation_report(result: TrainResult, figures: Mapping[str, str]) ->
         md_table(compare, ["metric", "xgboost", "baseline", "oracle"]),
         f"\nTrain AUC-PR {m['train_aucpr']:.4f} vs holdout {hold['aucpr_raw']:.4f}: relative "
         f"gap {_fmt(m['train_test_gap'])}. Stability, out of sample: the largest KS between "
-        f"the calibrated scores of the time blocks (each CV block scored by the fold model that "
-        f"did not train on it, the holdout by the final model) is {m['ks']['ks']:.4f} "
-        f"({' vs '.join(m['ks']['pair'] or [])}). For comparison only, in sample (the final "
-        f"model on the CV blocks it was trained on): {m['ks_in_sample']['ks']:.4f}.\n\n",
+        "the calibrated scores of the time blocks (each CV block scored by the fold model that "
+        "did not train on it, the holdout by the final model; CV blocks whose fold model "
+        f"trained on less than {m['ks']['min_train_share']:.0%} of the development rows left "
+        f"out: {', '.join(m['ks']['blocks'])}) is {m['ks']['ks']:.4f} "
+        f"({' vs '.join(m['ks']['pair'] or [])}); over every block "
+        f"{m['ks']['all_blocks']['ks']:.4f} "
+        f"({' vs '.join(m['ks']['all_blocks']['pair'] or [])}). For comparison only, in sample "
+        f"(the final model on the CV blocks it was trained on): {m['ks_in_sample']['ks']:.4f}."
+        "\n\n",
         f"## Gains\n\n![gains]({figures['gains']})\n\n",
         md_table(hold["gains"], ["decile", "n", "n_pos", "rate", "cum_capture", "lift"]),
         f"\n## Score distribution per fold (out of sample)\n\n![scores]({figures['scores']})\n",

@@ -181,8 +181,9 @@ def train_model(
     # 6. Metrics and gates.
     report_dir = Path(cfg.project.reports_dir) / "train" / version
     train_aucpr = ev.average_precision(data.y[data.dev], _dev_margin(data, final))
+    train_share = [len(f.train_ids) / len(splits.dev_ids) for f in splits.folds]
     metrics = ev.summarize_metrics(
-        cal.predictions, cv.best, train_aucpr, cfg, dials is not None, cal.cutpoints
+        cal.predictions, cv.best, train_aucpr, cfg, dials is not None, cal.cutpoints, train_share
     )
     gates = ev.evaluate_gates(metrics, cfg.gates, str(report_dir / "performance_validation.md"))
     progress("done", 1.0)
