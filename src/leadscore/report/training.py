@@ -218,8 +218,8 @@ def render_calibration_report(result: TrainResult, figures: Mapping[str, str]) -
             "\n### Bucket shares on the holdout\n\n`share`: holdout leads per bucket under the "
             "shipped model. `truth_share` (synthetic worlds): the same probability cut points "
             "applied to each holdout lead's true probability. `truth_quantile_share`: the truth "
-            "cut the same way as the model (its own cut points at the nominal quantiles of the same "
-            "out-of-fold leads), applied to the holdout's true probabilities.\n\n",
+            "cut the same way as the model (its own cut points at the nominal quantiles of the "
+            "same out-of-fold leads), applied to the holdout's true probabilities.\n\n",
             md_table(hold.get("bucket_shares", []), share_cols),
         ]
     )
