@@ -186,7 +186,7 @@ class GatesConfig(_Section):
     )
     ece_noise_samples: int = Field(200, ge=20)
     stability_min_train_share: float = Field(
-        0.5,
+        0.0,
         ge=0,
         le=1,
         description="The KS stability gate compares the out-of-sample scores of the holdout and"
