@@ -44,6 +44,23 @@ def test_bad_config_names_the_key(data: dict[str, object], key: str) -> None:
         parse_settings(data)
 
 
+@pytest.mark.parametrize(
+    ("window", "gap"), [(60, 30), (30, 0), (31, 30)]
+)  # fmt: skip
+def test_a_cv_gap_shorter_than_the_label_window_is_refused(window: int, gap: int) -> None:
+    data = {"dataset": {"label_window_days": window}, "train": {"cv_gap_days": gap}}
+    with pytest.raises(ConfigError) as info:
+        parse_settings(data)
+    message = str(info.value)
+    assert "train.cv_gap_days" in message and "dataset.label_window_days" in message
+    assert f"({gap})" in message and f"({window})" in message
+
+
+def test_a_cv_gap_as_long_as_the_label_window_is_accepted() -> None:
+    cfg = parse_settings({"dataset": {"label_window_days": 60}, "train": {"cv_gap_days": 60}})
+    assert cfg.train.cv_gap_days == cfg.dataset.label_window_days == 60
+
+
 def test_load_from_toml_resolves_paths(tmp_path: Path) -> None:
     (tmp_path / "leadscore.toml").write_text(
         '[dataset]\nas_of = "2025-11-01T00:00:00Z"\n[validate]\nsuspicious_auc = 0.95\n'

@@ -134,3 +134,36 @@ def test_report_renders_in_headless_chromium(finished_run: Path, tmp_path: Path)
     assert images and broken, "the page's load handler did not run"
     assert int(images.group(1)) >= 5
     assert broken.group(1) == "0"
+
+
+def test_dials_count_only_inside_the_kpi_window(
+    small_world: SmallWorld, finished_run: Path
+) -> None:
+    """MQLs per 100 dials counts dials in [contact, contact + window], none after the MQL."""
+    import numpy as np
+    import pandas as pd
+
+    from leadscore.pipeline import read_dials, read_training_frame
+
+    cfg = load_settings(finished_run / "leadscore.toml")
+    wh = open_warehouse(cfg.warehouse)
+    try:
+        counted = read_dials(wh, cfg)
+        leads = read_training_frame(wh)[["lead_id", "contact_ts", "converted_ts"]]
+    finally:
+        wh.close()
+    tasks = pd.read_csv(small_world.raw / "crm" / "Task.csv", dtype=str)
+    tasks["ts"] = pd.to_datetime(tasks["CreatedDate"], utc=True)
+    joined = tasks.merge(leads, left_on="WhoId", right_on="lead_id")
+    window = pd.Timedelta(days=cfg.dataset.label_window_days)
+    after_mql = joined["converted_ts"].notna() & (joined["converted_ts"] >= joined["contact_ts"])
+    after_mql &= joined["ts"] > joined["converted_ts"]
+    inside = (joined["ts"] >= joined["contact_ts"]) & (
+        joined["ts"] <= joined["contact_ts"] + window
+    )
+    expected = joined[inside & ~after_mql].groupby("lead_id").size()
+    expected = expected.reindex(leads["lead_id"], fill_value=0)
+    assert counted.reindex(leads["lead_id"]).to_numpy().tolist() == expected.to_numpy().tolist()
+    # the world has dials the KPI must leave out, so counting every Task row would differ
+    assert len(joined) > int(np.sum(expected)) > 0
+    assert (~inside).sum() > 0 and after_mql.sum() > 0

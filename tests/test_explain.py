@@ -238,12 +238,16 @@ def test_explain_model_writes_every_report(trained_model: TrainedModel, tmp_path
     assert set(cohorts) == {*catalog.segment_names(), "growth_trajectory"}
     tiers = {row["cohort"]: row for row in cohorts["aum_tier"]}
     assert set(tiers) <= set(calibration_segment().values)
-    assert sum(r["n"] for r in tiers.values()) == len(df)
+    # cohorts are measured on the holdout only: out-of-sample probabilities
+    held = df[df["lead_id"].astype(str).isin(set(bundle.folds.holdout_ids))]
+    assert 0 < len(held) < len(df)
+    assert sum(r["n"] for r in tiers.values()) == len(held)
     metro = {row["cohort"]: row for row in cohorts["metro_area"]}
     for area, row in metro.items():
         assert row["conversion_rate"] == pytest.approx(
-            df[df["metro_area"] == area]["target"].mean()
+            held[held["metro_area"] == area]["target"].mean()
         )
+    assert f"{len(held):,} holdout leads" in result.paths["cohort_md"].read_text()
     growth = ("Growing", "Shrinking", "Flat", "Positive", "Not positive")
     assert cohorts["growth_trajectory"][0]["cohort"].startswith(growth)
     assert "## By firm AUM tier" in result.paths["cohort_md"].read_text()

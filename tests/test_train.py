@@ -84,8 +84,15 @@ def trained() -> tuple[TrainResult, pd.DataFrame, list[tuple[str, set[str]]]]:
             assert len(out[0]) > len(x)
         return out
 
+    original_fit: Callable[..., Any] = booster_mod.fit_xgb
+
+    def fit_spy(x: pd.DataFrame, *args: Any, n_trees: int | None = None) -> Any:
+        calls.append((f"fit n_trees={n_trees}", set(x.index)))
+        return original_fit(x, *args, n_trees=n_trees)
+
     mp = pytest.MonkeyPatch()
     mp.setattr(booster_mod, "apply_strategy", spy)
+    mp.setattr(booster_mod, "fit_xgb", fit_spy)
     try:
         result = train_model(df, types, small_settings(), dials=dials, true_probability=truth)
     finally:
@@ -93,8 +100,19 @@ def trained() -> tuple[TrainResult, pd.DataFrame, list[tuple[str, set[str]]]]:
     return result, df, calls
 
 
+def test_calibration_fold_models_are_trained_like_the_shipped_model(trained) -> None:
+    result, _, calls = trained
+    n = result.params["n_estimators"]
+    fixed = [ids for name, ids in calls if name == f"fit n_trees={n}"]
+    # one refit per fold on exactly its training rows, at the shipped model's tree count
+    assert [set(f.train_ids) for f in result.splits.folds] == fixed
+    early = [name for name, _ in calls if name.startswith("fit")]
+    assert set(early) == {"fit n_trees=None", f"fit n_trees={n}"}
+
+
 def test_smote_and_every_resampling_only_see_training_rows(trained) -> None:
     result, _, calls = trained
+    calls = [(s, ids) for s, ids in calls if not s.startswith("fit")]
     splits = result.splits
     smote_calls = [ids for strategy, ids in calls if strategy == "smote"]
     assert len(smote_calls) == len(splits.folds)
@@ -166,6 +184,31 @@ def test_holdout_metrics_match_sklearn_and_oracle_is_reported(trained) -> None:
     assert len(m["cv_folds"]) == 3 and 0 <= m["ks"]["ks"] <= 1
 
 
+def test_stability_and_calibration_figures_are_out_of_sample(trained) -> None:
+    from scipy.stats import ks_2samp
+
+    result, _, _ = trained
+    pred, m = result.predictions, result.metrics
+    blocks = [g["xgb_proba"].to_numpy() for _, g in pred[pred["set"] == "cv"].groupby("fold")]
+    blocks.append(pred.loc[pred["set"] == "holdout", "xgb_proba"].to_numpy())
+    expected = max(ks_2samp(a, b).statistic for i, a in enumerate(blocks) for b in blocks[i + 1 :])
+    assert m["ks"]["ks"] == pytest.approx(expected) and m["ks"]["scores"] == "out-of-sample"
+    refit = [
+        average_precision_score(g["target"], g["xgb_margin"])
+        for _, g in pred[pred["set"] == "cv"].groupby("fold")
+    ]  # the CV stability gate reads the fold models trained like the shipped one
+    assert m["cv_aucpr_cov"] == pytest.approx(np.std(refit, ddof=1) / np.mean(refit))
+    ho = pred[pred["set"] == "holdout"]
+    cal = m["holdout"]["calibration"]
+    assert cal["overall"]["n"] == len(ho)
+    assert cal["overall"]["mean_predicted"] == pytest.approx(ho["xgb_proba"].mean())
+    assert sum(b["n"] for b in cal["by_tier"].values()) == len(ho)
+    shares = {r["bucket"]: r for r in m["holdout"]["bucket_shares"]}
+    for name, row in shares.items():
+        assert row["share"] == pytest.approx((ho["bucket"] == name).mean())
+    assert sum(r["truth_share"] for r in shares.values()) == pytest.approx(1.0)
+
+
 def test_selection_is_recorded_per_fold_and_drops_the_collinear_copy(trained) -> None:
     result, _, _ = trained
     sel = result.selection
@@ -207,3 +250,24 @@ def test_missing_columns_and_bad_targets_are_refused() -> None:
     bad = df.assign(target=df["target"].replace({1: 2}))
     with pytest.raises(ValueError, match="0/1"):
         train_model(bad, types, small_settings())
+
+
+def test_early_stopping_leaves_the_gap_before_its_validation_rows() -> None:
+    from leadscore.train.booster import early_stopping_split
+    from leadscore.train.preprocess import TrainingData
+
+    df, types, _, _ = synthetic_leads(400)
+    x = df[list(types)].set_index(df["lead_id"])
+    ts = pd.Series(df["contact_ts"].to_numpy(), index=x.index)
+    empty = np.array([], dtype=int)
+    data = TrainingData(x, df["target"].to_numpy(), df["aum_tier"].to_numpy(), [], types, 0,
+                        empty, empty, contact_ts=ts, gap_days=30)  # fmt: skip
+    fit_rows, valid_rows = early_stopping_split(x, data)
+    assert valid_rows.tolist() == list(range(340, 400))  # the last 15% by time
+    first_valid = ts.iloc[valid_rows[0]]
+    gap = pd.Timedelta(days=30)
+    assert (ts.iloc[fit_rows] < first_valid - gap).all()
+    assert (ts.iloc[fit_rows[-1] + 1 : 340] >= first_valid - gap).all()  # nothing else fits
+    assert 0 < len(fit_rows) < 340
+    no_gap = TrainingData(x, data.y, data.tiers, [], types, 0, empty, empty)
+    assert early_stopping_split(x, no_gap)[0].tolist() == list(range(340))

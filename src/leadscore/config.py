@@ -170,6 +170,37 @@ class GatesConfig(_Section):
     max_train_test_gap: float = Field(0.10, ge=0)
     max_cv_cov: float = Field(0.15, ge=0)
     max_ks: float = Field(0.10, ge=0, le=1)
+    calibration_min_rows: int = Field(
+        300,
+        ge=1,
+        description="A tier's calibration is gated only with at least this many holdout leads"
+        " (and calibration_min_positives conversions); smaller tiers are reported, not gated.",
+    )
+    calibration_min_positives: int = Field(10, ge=1)
+    ece_noise_quantile: float = Field(
+        0.95,
+        gt=0,
+        lt=1,
+        description="The ECE gate fails when the observed ECE is above this quantile of the ECE a"
+        " perfectly calibrated model would show on the same rows (outcomes simulated from the"
+        " model's own probabilities).",
+    )
+    ece_noise_samples: int = Field(200, ge=20)
+    stability_min_train_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="The KS stability gate compares the out-of-sample scores of the holdout and"
+        " of the CV blocks whose fold model trained on at least this share of the development"
+        " rows (every block's figure is reported too).",
+    )
+    min_brier_skill: float = Field(
+        0.01,
+        ge=0,
+        lt=1,
+        description="The model's Brier score must be at least this fraction below the Brier of"
+        " the base-rate predictor on the same rows (1 - brier / base-rate brier).",
+    )
 
 
 class ScoreConfig(_Section):
@@ -347,6 +378,18 @@ class Settings(_Section):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @model_validator(mode="after")
+    def _gap_covers_label_window(self) -> Settings:
+        # A training row's label matures up to label_window_days after contact; a shorter gap
+        # lets training labels come from the test fold's period.
+        gap, window = self.train.cv_gap_days, self.dataset.label_window_days
+        if gap < window:
+            raise ValueError(
+                f"train.cv_gap_days ({gap}) must be at least dataset.label_window_days ({window}):"
+                " otherwise training labels overlap the test fold"
+            )
+        return self
+
     def config_hash(self) -> str:
         """SHA-256 of the settings as canonical JSON (provenance of every artefact)."""
         payload = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
@@ -387,6 +430,9 @@ def parse_settings(data: dict[str, object], source: str = "<config>") -> Setting
         problems = []
         for err in exc.errors():
             key = ".".join(str(part) for part in err["loc"])
+            if not key:  # a rule across sections names its keys in the message
+                problems.append(str(err["msg"]).removeprefix("Value error, "))
+                continue
             problems.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
         raise ConfigError(f"invalid config {source}:\n  " + "\n  ".join(problems)) from None
 

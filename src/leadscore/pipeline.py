@@ -185,11 +185,26 @@ def read_training_frame(wh: Warehouse) -> pd.DataFrame:
 
 
 def read_dials(wh: Warehouse, cfg: Settings) -> pd.Series:
-    """Dials per lead from the Task table (lead id -> number of calls)."""
+    """Dials per training lead within its label window (lead id -> number of calls).
+
+    A dial counts when ``contact_ts <= dial time <= contact_ts + label_window_days`` and not
+    after the lead's MQL (the KPI is MQLs per 100 dials within the window); dials before
+    contact, after the MQL or after the window are left out. Leads without a counted dial
+    get 0.
+    """
     c = cfg.crm
+    window = f"INTERVAL {int(cfg.dataset.label_window_days)} DAY"
     df = wh.query(
-        f'SELECT "{c.task_lead_col}" AS lead_id, count(*) AS n_dials FROM {tables.TASKS} '
-        f"WHERE \"{c.task_type_col}\" = '{c.dial_type}' GROUP BY 1"
+        f'SELECT t.lead_id, count(d."{c.task_lead_col}") AS n_dials\n'
+        f"FROM {tables.TRAINING_SET} AS t\n"
+        f"LEFT JOIN {tables.TASKS} AS d\n"
+        f'  ON d."{c.task_lead_col}" = t.lead_id\n'
+        f"  AND d.\"{c.task_type_col}\" = '{c.dial_type}'\n"
+        f'  AND d."{c.task_ts_col}" >= t.contact_ts\n'
+        f'  AND d."{c.task_ts_col}" <= t.contact_ts + {window}\n'
+        f"  AND (t.converted_ts IS NULL OR t.converted_ts < t.contact_ts\n"
+        f'       OR d."{c.task_ts_col}" <= t.converted_ts)\n'
+        "GROUP BY 1"
     ).to_pandas()
     return df.set_index("lead_id")["n_dials"]
 

@@ -386,16 +386,26 @@ def explain_model(
             reports_dir / "reference_comparison.md",
             render_comparison_markdown(comparison, version, Path(reference_csv).name),
         )
-    # 5. cohorts
+    # 5. cohorts, on the holdout leads only: the model never trained on them, so their
+    #    probabilities are out of sample (the development rows' would be in sample).
     report("cohorts", 0.9)
-    proba = np.asarray(bundle.predict_proba(df), dtype=np.float64)
-    cohorts = cohort_analysis(df, proba, bundle.score(proba), folded, catalog, target_col)
+    held = _holdout_rows(bundle, df)
+    proba = np.asarray(bundle.predict_proba(df[held]), dtype=np.float64)
+    cohorts = cohort_analysis(
+        df[held], proba, bundle.score(proba), folded[held], catalog, target_col
+    )
+    rows_note = (
+        f"{int(held.sum()):,} holdout leads, which the model never trained on"
+        if not held.all()
+        else f"all {len(df):,} leads given (none is in the model's holdout)"
+    )
     paths["cohort_json"] = write_json(
         reports_dir / "cohort_analysis.json",
         {name: json.loads(t.to_json(orient="records")) for name, t in cohorts.items()},
     )
     paths["cohort_md"] = _write_text(
-        reports_dir / "cohort_analysis.md", render_cohort_markdown(cohorts, version, catalog)
+        reports_dir / "cohort_analysis.md",
+        render_cohort_markdown(cohorts, version, catalog, rows_note),
     )
     summary = {
         "model_version": version,
@@ -407,6 +417,14 @@ def explain_model(
     paths["summary_json"] = write_json(reports_dir / "explain_summary.json", summary)
     report("done", 1.0)
     return ExplainResult(version, len(df), max_err, importance, comparison, cohorts, paths)
+
+
+def _holdout_rows(bundle: Bundle, df: pd.DataFrame) -> np.ndarray:
+    """Rows of ``df`` in the bundle's holdout; every row when none is (e.g. new leads)."""
+    if "lead_id" not in df.columns:
+        return np.ones(len(df), dtype=bool)
+    held = df["lead_id"].astype(str).isin(set(bundle.folds.holdout_ids)).to_numpy()
+    return held if held.any() else np.ones(len(df), dtype=bool)
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> Path:

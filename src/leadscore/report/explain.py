@@ -134,7 +134,7 @@ def _moves_table(moves: list[dict[str, Any]]) -> list[str]:
 
 
 def render_cohort_markdown(
-    cohorts: dict[str, pd.DataFrame], model_version: str, catalog: Catalog
+    cohorts: dict[str, pd.DataFrame], model_version: str, catalog: Catalog, rows_note: str = ""
 ) -> str:
     """Markdown: conversion, mean score and top drivers per cohort (segment titles from the
     catalog's display names)."""
@@ -145,7 +145,8 @@ def render_cohort_markdown(
         "",
         "Conversion = MQL within 30 days of contact (observed); mean probability is the "
         "calibrated model probability; top drivers are the features with the largest mean "
-        "positive SHAP contribution in the cohort.",
+        "positive SHAP contribution in the cohort."
+        + (f" Rows: {rows_note}." if rows_note else ""),
     ]
     for name, table in cohorts.items():
         lines += ["", f"## {titles.get(name, name)}", ""]

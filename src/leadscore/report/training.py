@@ -85,6 +85,7 @@ def render_training_report(result: TrainResult, figures: Mapping[str, str]) -> s
                 "n",
                 "n_pos",
                 "aucpr",
+                "aucpr_refit",
                 "aucpr_raw",
                 "baseline_aucpr",
                 "oracle_aucpr",
@@ -94,7 +95,10 @@ def render_training_report(result: TrainResult, figures: Mapping[str, str]) -> s
                 "train_test_gap",
             ],
         ),
-        f"\nMean CV AUC-PR {m['cv_aucpr_mean']:.4f} (CoV {_fmt(m['cv_aucpr_cov'])}); "
+        f"\nMean CV AUC-PR {m['cv_aucpr_mean']:.4f} (CoV {_fmt(m['cv_aucpr_cov'])}) for the "
+        "fold models refitted like the shipped model (`aucpr_refit`, raw margin); the "
+        f"early-stopped runs tuning compared: {_fmt(m.get('cv_aucpr_mean_early_stopped'))} "
+        f"(CoV {_fmt(m.get('cv_aucpr_cov_early_stopped'))}); "
         f"baseline {m['cv_baseline_aucpr_mean']:.4f}. Per-fold ranking uses each fold model's "
         "raw margin (`aucpr_raw`, what selection optimized) and its calibrated probability.\n",
         f"\n## Imbalance strategies\n\n![strategies]({figures['strategies']})\n\n",
@@ -124,7 +128,11 @@ def render_training_report(result: TrainResult, figures: Mapping[str, str]) -> s
             ],
         ),
         f"\nFinal model: {result.params['n_estimators']} trees (median early-stopping round of "
-        f"the best trial's folds), {len(result.features)} features.\n\n",
+        f"the best trial's folds; early stopping validates on the last 15% of each training "
+        f"fold after a {result.splits.gap_days}-day gap), {len(result.features)} features. "
+        "The fold models were refitted with the same tree count and parameters; their "
+        "out-of-fold margins are what the calibrators, score edges and bucket cuts are fitted "
+        "on.\n\n",
         "## Feature selection (IV, VIF) per fold\n\n",
         f"Mean pairwise Jaccard of kept sets: {sel['stability']['mean_jaccard']:.3f}; "
         f"kept in every fold: {len(sel['stability']['always'])}, in none: "
@@ -147,29 +155,76 @@ def render_training_report(result: TrainResult, figures: Mapping[str, str]) -> s
     return "".join(parts)
 
 
-def render_calibration_report(result: TrainResult, figures: Mapping[str, str]) -> str:
-    """ECE overall and per AUM tier, calibrator parameters, bucket cut-points."""
-    hold = result.metrics["holdout"]
-    cal = result.calibrator.to_dict()
-    tiers = [
-        {"tier": t, **v, "max_ece": result.config.gates.max_ece}
-        for t, v in hold["ece_by_tier"].items()
+def _ci(block: Mapping[str, Any], key: str) -> str:
+    lo, hi = block[f"{key}_ci95"]
+    return f"{_fmt(block[key], 3)} ({_fmt(lo, 3)} to {_fmt(hi, 3)})"
+
+
+def _calibration_rows(cal: Mapping[str, Any]) -> list[dict[str, Any]]:
+    blocks = {"all": cal["overall"] | {"gated": True}, **cal["by_tier"]}
+    return [
+        {
+            "rows": name,
+            "n": b["n"],
+            "n_pos": b["n_pos"],
+            "mean_predicted": b["mean_predicted"],
+            "observed_rate": b["observed_rate"],
+            "intercept (95% CI)": _ci(b, "intercept"),
+            "slope (95% CI)": _ci(b, "slope"),
+            "ece": b["ece"],
+            "ece_noise_band": b["ece_noise"]["band"],
+            "brier": b["brier"],
+            "brier_base_rate": b["brier_base_rate"],
+            "gated": "yes" if b["gated"] else "no (too small)",
+        }
+        for name, b in blocks.items()
     ]
+
+
+def render_calibration_report(result: TrainResult, figures: Mapping[str, str]) -> str:
+    """Calibration of the shipped model on the holdout, overall and per AUM tier; buckets."""
+    hold = result.metrics["holdout"]
+    cal, gates = result.calibrator.to_dict(), result.config.gates
+    overall = hold["calibration"]["overall"]
     cut_rows = [{"bucket": k, "min_probability": v} for k, v in result.cutpoints.items()]
+    share_cols = ["bucket", "nominal_share", "share"]
+    for col in ("truth_share", "difference_from_truth", "truth_quantile_share"):
+        if hold.get("bucket_shares") and col in hold["bucket_shares"][0]:
+            share_cols.append(col)
     return "".join(
         [
             f"# Calibration report — {result.version}\n\n",
-            f"**Holdout ECE {hold['ece']:.4f}** (max {result.config.gates.max_ece}), Brier "
-            f"{hold['brier']:.4f}, log loss {hold['log_loss']:.4f}.\n\n",
+            f"**Holdout ECE {overall['ece']:.4f}** against {_fmt(overall['ece_noise']['band'])}, "
+            f"the {gates.ece_noise_quantile:.0%} point of the ECE a perfectly calibrated model "
+            f"shows on the same rows (outcomes drawn {gates.ece_noise_samples} times from the "
+            f"model's own probabilities; mean {_fmt(overall['ece_noise']['mean'])}). "
+            f"Calibration-in-the-large {_ci(overall, 'intercept')}, slope "
+            f"{_ci(overall, 'slope')}; Brier {overall['brier']:.4f} vs "
+            f"{overall['brier_base_rate']:.4f} for the base-rate predictor.\n\n",
             f"![reliability]({figures['reliability']})\n\n",
-            f"Method: {cal['method']} per AUM tier, fitted on out-of-fold CV margins only "
-            "(never on rows the scoring model was trained on); tiers with too few rows or "
-            f"positives use the global calibrator: {', '.join(cal['fallback']) or 'none'}. "
-            "ECE uses 10 equal-frequency bins.\n\n## ECE per AUM tier (holdout)\n\n",
-            md_table(tiers, ["tier", "n", "ece", "max_ece"]),
+            f"Method: {cal['method']} per AUM tier, fitted on the out-of-fold margins of fold "
+            f"models refitted like the shipped model ({result.params['n_estimators']} trees, same "
+            "parameters), never on rows the scoring model was trained on; tiers with too few rows "
+            f"or positives use the global calibrator: {', '.join(cal['fallback']) or 'none'}. "
+            "ECE uses 10 equal-frequency bins. Intercept: `a` in logit P(MQL) = a + logit(p) "
+            "(0 is right, above 0 the model under-predicts); slope: `b` in logit P(MQL) = c + "
+            "b logit(p) (1 is right, below 1 the scores are too extreme); 95% Wald intervals. "
+            f"A tier is gated with at least {gates.calibration_min_rows} holdout leads and "
+            f"{gates.calibration_min_positives} MQLs; smaller tiers are reported only.\n\n"
+            "## Calibration on the holdout, overall and per AUM tier\n\n",
+            md_table(
+                _calibration_rows(hold["calibration"]),
+                list(_calibration_rows(hold["calibration"])[0]),
+            ),
             "\n## Buckets\n\nCut on calibrated probability at quantiles of the out-of-fold "
             f"scores: {DEFAULT_BUCKETS.describe()}\n\n",
             md_table(cut_rows, ["bucket", "min_probability"]),
+            "\n### Bucket shares on the holdout\n\n`share`: holdout leads per bucket under the "
+            "shipped model. `truth_share` (synthetic worlds): the same probability cut points "
+            "applied to each holdout lead's true probability. `truth_quantile_share`: the truth "
+            "cut the same way as the model (its own cut points at the nominal quantiles of the "
+            "same out-of-fold leads), applied to the holdout's true probabilities.\n\n",
+            md_table(hold.get("bucket_shares", []), share_cols),
         ]
     )
 
@@ -217,17 +272,23 @@ def render_validation_report(result: TrainResult, figures: Mapping[str, str]) ->
         f"![PR and ROC]({figures['pr_roc']})\n\n## Holdout metrics\n\n",
         md_table(compare, ["metric", "xgboost", "baseline", "oracle"]),
         f"\nTrain AUC-PR {m['train_aucpr']:.4f} vs holdout {hold['aucpr_raw']:.4f}: relative "
-        f"gap {_fmt(m['train_test_gap'])}. KS between the final model's score distributions on "
-        f"the time blocks: {m['ks']['ks']:.4f} ({' vs '.join(m['ks']['pair'] or [])}); between "
-        f"the fold models' own out-of-fold scores: {m['ks_fold_models']['ks']:.4f}.\n\n",
+        f"gap {_fmt(m['train_test_gap'])}. Stability, out of sample: the largest KS between "
+        "the calibrated scores of the time blocks (each CV block scored by the fold model that "
+        "did not train on it, the holdout by the final model; blocks compared: "
+        f"{', '.join(m['ks']['blocks'])}) is {m['ks']['ks']:.4f} "
+        f"({' vs '.join(m['ks']['pair'] or [])}); over every block "
+        f"{m['ks']['all_blocks']['ks']:.4f}. For comparison only, in sample (the final model "
+        f"on the CV blocks it was trained on): {m['ks_in_sample']['ks']:.4f}.\n\n",
         f"## Gains\n\n![gains]({figures['gains']})\n\n",
         md_table(hold["gains"], ["decile", "n", "n_pos", "rate", "cum_capture", "lift"]),
-        f"\n## Score distribution per fold\n\n![scores]({figures['scores']})\n",
+        f"\n## Score distribution per fold (out of sample)\n\n![scores]({figures['scores']})\n",
     ]
     if m.get("mqls_per_100_dials"):
         rows = [{"bucket": k, **v} for k, v in m["mqls_per_100_dials"].items()]
         parts += [
-            "\n## MQLs per 100 dials by bucket (holdout)\n\n",
+            "\n## MQLs per 100 dials by bucket (holdout)\n\nDials counted from contact to "
+            f"{result.config.dataset.label_window_days} days after it, none after the MQL "
+            "(dials before contact, after the MQL or after the window are left out).\n\n",
             md_table(rows, ["bucket", "leads", "mqls", "dials", "mqls_per_100_dials"]),
         ]
     return "".join(parts)
@@ -241,8 +302,8 @@ def write_training_reports(result: TrainResult, out_dir: Path) -> dict[str, Path
     scores = {"XGBoost": ho["xgb_proba"], "logistic baseline": ho["baseline_proba"]}
     if ho["true_probability"].notna().all():
         scores["oracle"] = ho["true_probability"]
-    groups = {f"fold {k}": g["final_proba"] for k, g in cv.groupby("fold", sort=True)}
-    groups["holdout"] = ho["final_proba"]
+    groups = {f"fold {k}": g["xgb_proba"] for k, g in cv.groupby("fold", sort=True)}
+    groups["holdout"] = ho["xgb_proba"]
     figures = {
         "cv": plots.plot_cv_folds(result.metrics["cv_folds"], out_dir / "cv_folds.png"),
         "strategies": plots.plot_strategy_comparison(

@@ -189,7 +189,11 @@ def lead_table(
 def task_table(
     rng: np.random.Generator, spine: LeadSpine, out: Outcomes, lead_ids: pa.Array
 ) -> pa.Table:
-    """Task.csv: 1-8 dials per lead between contact and min(contact+30d, conversion, as_of)."""
+    """Task.csv: 1-8 dials per lead between contact and min(contact+30d, conversion, as_of).
+
+    Plus, as a real CRM has them, dials that the KPI must not count (see :func:`stray_dials`):
+    before contact, after the MQL and after the window.
+    """
     n = len(spine.contact_s)
     n_dials = 1 + rng.binomial(7, 0.36, n)
     lead = np.repeat(np.arange(n), n_dials)
@@ -206,6 +210,10 @@ def task_table(
     disp = rng.choice(len(vocab.DISPOSITIONS), len(lead), p=vocab.DISPOSITION_WEIGHTS)
     last = np.r_[lead[1:] != lead[:-1], True]
     disp = np.where(last & stops[lead] & (out.drawn_s[lead] <= end[lead]), 0, disp)
+    extra_lead, extra_when = stray_dials(rng, spine, out)
+    extra_disp = rng.choice(len(vocab.DISPOSITIONS), len(extra_lead), p=vocab.DISPOSITION_WEIGHTS)
+    lead, when = np.r_[lead, extra_lead], np.r_[when, extra_when]
+    disp = np.r_[disp, np.maximum(extra_disp, 1)]  # a stray dial never schedules the call
     k = len(lead)
     duration = np.select(
         [disp == 0, disp == 1, disp == 3],
@@ -228,3 +236,29 @@ def task_table(
             "CreatedDate": sf_ts(when),
         }
     )
+
+
+def stray_dials(
+    rng: np.random.Generator, spine: LeadSpine, out: Outcomes
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dials outside a lead's KPI window: (lead positions, times), all before ``as_of``.
+
+    About 8% of leads get one dial up to 10 days before contact, 10% one 1-30 days after the
+    window closes, and 30% of leads that converted in the window one dial up to 10 days after
+    the MQL. "MQLs per 100 dials within the window" must leave all of them out.
+    """
+    n = len(spine.contact_s)
+    before = np.flatnonzero(rng.random(n) < 0.08)
+    after_window = np.flatnonzero(rng.random(n) < 0.10)
+    converted = (out.drawn_s >= spine.contact_s) & (out.drawn_s <= spine.contact_s + WINDOW_S)
+    after_mql = np.flatnonzero(converted & (rng.random(n) < 0.30))
+    lead = np.r_[before, after_window, after_mql]
+    when = np.r_[
+        spine.contact_s[before] - rng.integers(3600, 10 * DAY_S, len(before)),
+        spine.contact_s[after_window]
+        + WINDOW_S
+        + rng.integers(DAY_S, 30 * DAY_S, len(after_window)),
+        out.drawn_s[after_mql] + rng.integers(3600, 10 * DAY_S, len(after_mql)),
+    ]
+    keep = when < AS_OF_S
+    return lead[keep], when[keep]

@@ -57,13 +57,17 @@ def fit_xgb(
     data: TrainingData,
     n_trees: int | None = None,
 ) -> tuple[xgb.Booster, int]:
-    """Fit one booster. Without ``n_trees``, early-stop on the last 15% (by time) of ``x``."""
+    """Fit one booster. Without ``n_trees``, early-stop on the last 15% (by time) of ``x``.
+
+    The early-stopping fit leaves ``data.gap_days`` before its validation rows, like the CV
+    folds, so no training label matures inside the validation period.
+    """
     valid = None
     if n_trees is None:
-        cut = int(len(x) * (1 - INNER_VALID_FRACTION))
-        if y[cut:].sum() > 0 and y[:cut].sum() > 1:
-            valid = (x.iloc[cut:], y[cut:])
-            x, y = x.iloc[:cut], y[:cut]
+        fit_rows, valid_rows = early_stopping_split(x, data)
+        if y[valid_rows].sum() > 0 and y[fit_rows].sum() > 1:
+            valid = (x.iloc[valid_rows], y[valid_rows])
+            x, y = x.iloc[fit_rows], y[fit_rows]
     x_fit, y_fit, extra = apply_strategy(x, y, strategy, data.types, data.seed)
     full = {**xgb_params(params, data.seed), **extra}
     dtrain = dmatrix(x_fit, y_fit)
@@ -80,6 +84,21 @@ def fit_xgb(
     )
     best = booster.best_iteration + 1
     return booster[:best], best
+
+
+def early_stopping_split(x: pd.DataFrame, data: TrainingData) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the fitting rows and of the validation rows (the last 15% by time).
+
+    Fitting rows were contacted more than ``data.gap_days`` before the first validation row.
+    ``x`` is ordered by contact time and indexed by lead id.
+    """
+    cut = int(len(x) * (1 - INNER_VALID_FRACTION))
+    valid_rows = np.arange(cut, len(x))
+    if data.gap_days <= 0 or data.contact_ts.empty or cut >= len(x):
+        return np.arange(cut), valid_rows
+    ts = pd.to_datetime(data.contact_ts.reindex(x.index), utc=True)
+    limit = ts.iloc[cut] - pd.Timedelta(days=data.gap_days)
+    return np.flatnonzero((ts < limit).to_numpy()), valid_rows
 
 
 def margin(booster: xgb.Booster, x: pd.DataFrame) -> np.ndarray:
@@ -107,6 +126,27 @@ def cross_validate(
         out["margins"].append(m_te)
     out["mean_aucpr"] = float(np.mean(out["aucpr"]))
     return out
+
+
+def refit_folds(
+    data: TrainingData,
+    selected: list[list[str]],
+    params: Mapping[str, Any],
+    strategy: str,
+    n_trees: int,
+) -> list[np.ndarray]:
+    """Test-block margins of fold models trained exactly like the shipped model.
+
+    Same parameters, strategy and fixed tree count as the final refit (no early stopping), so
+    calibrators and score edges fitted on these margins describe the model that ships.
+    """
+    margins = []
+    for (tr, te), feats in zip(data.folds, selected, strict=True):
+        x_tr, x_te = data.x.iloc[tr][feats], data.x.iloc[te][feats]
+        data.record("xgboost", x_tr, x_te)
+        booster, _ = fit_xgb(x_tr, data.y[tr], params, strategy, data, n_trees=n_trees)
+        margins.append(margin(booster, x_te))
+    return margins
 
 
 def compare_strategies(

@@ -29,6 +29,7 @@ from leadscore.train.booster import (
     compare_strategies,
     fit_xgb,
     margin,
+    refit_folds,
     xgb_params,
 )
 from leadscore.train.cv import Splits, make_splits
@@ -184,13 +185,14 @@ def train_model(
     version = model_version(cfg, fingerprint, df, catalog_fingerprint)
     # 2. Time splits; category levels come from development rows only.
     splits = make_splits(df, tc.cv_folds, tc.cv_gap_days, tc.holdout_fraction)
-    prep, data = training_data(df, splits, types, cfg.project.global_seed)
+    prep, data = training_data(df, splits, types, cfg.project.global_seed, tc.cv_gap_days)
     # 3. Cross-validation: in-fold filters, imbalance strategy, tuning, logistic baseline.
     cv = _cross_validate(df, data, cfg, progress)
     # 4. Final filters and models on every development row.
     progress("final model", 0.88)
-    final = _fit_final(data, cfg, cv.best, cv.strategy)
-    # 5. Calibrators on out-of-fold margins only; the holdout, touched once, scored with them.
+    final = _fit_final(data, cfg, cv)
+    # 5. Calibrators on out-of-fold margins of fold models refitted like the final model (same
+    #    tree count, no early stopping); the holdout, touched once, scored with them.
     progress("holdout evaluation", 0.92)
     cal = _calibrate(df, data, cv, final, tc.calibration)
     cal.predictions["dials"] = _by_lead(dials, cal.predictions["lead_id"])
@@ -198,7 +200,10 @@ def train_model(
     # 6. Metrics and gates.
     report_dir = Path(cfg.project.reports_dir) / "train" / version
     train_aucpr = ev.average_precision(data.y[data.dev], _dev_margin(data, final))
-    metrics = ev.summarize_metrics(cal.predictions, cv.best, train_aucpr, cfg, dials is not None)
+    train_share = [len(f.train_ids) / len(splits.dev_ids) for f in splits.folds]
+    metrics = ev.summarize_metrics(
+        cal.predictions, cv.best, train_aucpr, cfg, dials is not None, cal.cutpoints, train_share
+    )
     gates = ev.evaluate_gates(metrics, cfg.gates, str(report_dir / "performance_validation.md"))
     progress("done", 1.0)
     return TrainResult(
@@ -238,6 +243,7 @@ class CrossValidation:
     best: dict[str, Any]
     tuning: dict[str, Any]
     oof: pd.DataFrame
+    n_trees: int
 
 
 @dataclass
@@ -263,9 +269,14 @@ def _cross_validate(
     # the simplest strategy within the tie wins; tuning uses it
     comparison, strategy = compare_strategies(data, selected, tc.imbalance_strategies, progress)
     best, tuning = tune(data, selected, strategy, tc.n_trials, comparison[strategy], progress)
-    progress("logistic baseline", 0.82)
-    oof = _oof_frame(df, data, best["margins"], cross_validate_baseline(data, selected))
-    return CrossValidation(selectors, selected, comparison, strategy, best, tuning, oof)
+    # The shipped model's tree count; the fold models are refitted with it for calibration.
+    n_trees = max(1, int(np.median(best["n_trees"])))
+    progress("fold models at the final tree count", 0.8)
+    refit = refit_folds(data, selected, best["params"], strategy, n_trees)
+    progress("logistic baseline", 0.84)
+    oof = _oof_frame(df, data, refit, cross_validate_baseline(data, selected))
+    oof["es_margin"] = np.concatenate(best["margins"])
+    return CrossValidation(selectors, selected, comparison, strategy, best, tuning, oof, n_trees)
 
 
 def _calibrate(
@@ -307,14 +318,12 @@ def _oof_frame(
     return pd.concat(parts, ignore_index=True)
 
 
-def _fit_final(
-    data: TrainingData, cfg: Settings, best: Mapping[str, Any], strategy: str
-) -> FinalModel:
+def _fit_final(data: TrainingData, cfg: Settings, cv: CrossValidation) -> FinalModel:
     """Feature filters, XGBoost (median CV tree count) and baseline on every development row."""
     selector = _selector(cfg, data.types).fit(data.x.iloc[data.dev], data.y[data.dev])
     feats = list(selector.selected_)
-    n_trees = max(1, int(np.median(best["n_trees"])))
-    params = {**best["params"], "n_estimators": n_trees}
+    n_trees = cv.n_trees
+    params, strategy = {**cv.best["params"], "n_estimators": n_trees}, cv.strategy
     x_dev, x_hold = data.x.iloc[data.dev][feats], data.x.iloc[data.holdout][feats]
     y_dev = data.y[data.dev]
     data.record("xgboost", x_dev, x_hold)

@@ -82,7 +82,8 @@ class TrainingData:
 
     ``x`` holds all features, preprocessed, indexed by lead id and ordered by contact time;
     ``folds`` are (train, test) row positions into it; ``usage`` records which rows each model
-    was trained and tested on (tests compare the models' rows).
+    was trained and tested on (tests compare the models' rows). ``contact_ts`` (by lead id)
+    and ``gap_days`` let early stopping keep the CV gap before its validation rows.
     """
 
     x: pd.DataFrame
@@ -93,6 +94,8 @@ class TrainingData:
     seed: int
     dev: np.ndarray
     holdout: np.ndarray
+    contact_ts: pd.Series = field(default_factory=lambda: pd.Series(dtype="datetime64[ns, UTC]"))
+    gap_days: int = 0
     usage: dict[str, list[dict[str, str]]] = field(default_factory=dict)
 
     def record(self, model: str, x_train: pd.DataFrame, x_test: pd.DataFrame) -> None:
@@ -142,7 +145,7 @@ def prepare_table(df: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFrame:
 
 
 def training_data(
-    df: pd.DataFrame, splits: Splits, types: Mapping[str, str], seed: int
+    df: pd.DataFrame, splits: Splits, types: Mapping[str, str], seed: int, gap_days: int = 0
 ) -> tuple[Preprocessor, TrainingData]:
     """Fit the preprocessor on development rows only and preprocess every row of ``df``."""
     dev, hold = positions(df, splits.dev_ids), positions(df, splits.holdout_ids)
@@ -158,5 +161,7 @@ def training_data(
         seed=seed,
         dev=dev,
         holdout=hold,
+        contact_ts=pd.Series(df["contact_ts"].to_numpy(), index=x.index),
+        gap_days=gap_days,
     )
     return prep, data
