@@ -302,8 +302,8 @@ def test_the_point_in_time_sql_analyzes_and_a_misspelt_column_is_refused(
     # the first mention is unqualified (the vintage candidates), the second qualified (r.)
     unqualified = analyzer.analyze(good.replace("available_at", "availabl_at", 1))
     assert "Unrecognized name: availabl_at; Did you mean available_at?" in unqualified.error
-    qualified = analyzer.analyze(good.replace("r.available_at", "r.availabl_at", 1))
-    assert qualified.error == "Name availabl_at not found inside r"
+    qualified = analyzer.analyze(good.replace("r.reps_available_at", "r.reps_availabl_at", 1))
+    assert qualified.error == "Name reps_availabl_at not found inside r"
 
 
 @pytest.mark.parametrize(
