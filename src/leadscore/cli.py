@@ -29,6 +29,14 @@ console = Console()
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Config file (default ./leadscore.toml).")
 ]
+DriftOpt = Annotated[
+    str | None,
+    typer.Option(help="Plant a change in the future: aum_shift | columns_dropped | "
+                 "conversion_drop (recorded in truth/drift.json)."),
+]  # fmt: skip
+DriftDayOpt = Annotated[
+    int, typer.Option(min=0, help="Days after the world's as_of the drift starts.")
+]
 OverrideOpt = Annotated[
     str | None, typer.Option(help="Ship despite failed model gates; the reason is recorded.")
 ]
@@ -75,13 +83,21 @@ def synth(
     scale: Annotated[float, typer.Option(min=0.0005, max=4.0)] = 1.0,
     seed: int = 42,
     signal: Annotated[str, typer.Option(help="default | weak")] = "default",
+    future_days: Annotated[
+        int, typer.Option(min=0, help="Daily delivery folders after the world's as_of.")
+    ] = 120,
+    drift: DriftOpt = None,
+    drift_day: DriftDayOpt = 0,
 ) -> None:
-    """Generate the synthetic world (vendor files, Lead, Task, truth)."""
+    """Generate the synthetic world (vendor files, Lead, Task, truth, daily future)."""
     from leadscore.pipeline import stage_synth
 
     _call(
-        lambda: stage_synth(out, scale=scale, seed=seed, signal=_signal(signal), console=console)
-    )
+        lambda: stage_synth(
+            out, scale=scale, seed=seed, signal=_signal(signal), console=console,
+            future_days=future_days, drift=drift, drift_day=drift_day,
+        )
+    )  # fmt: skip
 
 
 def _signal(value: str) -> Literal["default", "weak"]:

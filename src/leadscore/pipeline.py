@@ -57,15 +57,29 @@ def stage_synth(
     seed: int = 42,
     signal: Literal["default", "weak"] = "default",
     console: Console | None = None,
+    future_days: int = 0,
+    drift: str | None = None,
+    drift_day: int = 0,
 ) -> Any:
-    """Generate the synthetic world into ``out``."""
+    """Generate the synthetic world into ``out`` (with ``future_days`` of daily deliveries
+    after its ``as_of`` and, optionally, a planted drift from ``drift_day``)."""
     from leadscore.synthetic import generate_world
+    from leadscore.synthetic.future import parse_drift
 
     con = _console(console)
+    planted = parse_drift(drift, drift_day)
     manifest = _with_bar(
         "synth",
         con,
-        lambda bar: generate_world(out, scale=scale, seed=seed, signal=signal, progress=bar),
+        lambda bar: generate_world(
+            out,
+            scale=scale,
+            seed=seed,
+            signal=signal,
+            progress=bar,
+            future_days=future_days,
+            drift=planted,
+        ),
     )
     con.print(f"synthetic world ({signal}, scale {scale}, seed {seed}) written to {out}")
     return manifest
