@@ -237,3 +237,12 @@ def main() -> None:
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     app()
+
+
+def _register_daily() -> None:
+    from leadscore.daily.cli import register
+
+    register(app)
+
+
+_register_daily()

@@ -197,8 +197,10 @@ def write_days(out_dir: Path, days: int, leads: pa.Table, lead_ts: np.ndarray,
         folder = day_folder(day)
         day_leads = leads.filter(pa.array(lead_day == day))
         day_tasks = tasks.filter(pa.array(task_day == day))
-        write_csv(day_leads, out_dir / folder / CRM_DIR / LEAD_FILE)
-        write_csv(day_tasks, out_dir / folder / CRM_DIR / TASK_FILE)
+        (out_dir / folder).mkdir(parents=True, exist_ok=True)
+        for table, name in ((day_leads, LEAD_FILE), (day_tasks, TASK_FILE)):
+            if table.num_rows:  # an export job sends no file on a day without changes
+                write_csv(table, out_dir / folder / CRM_DIR / name)
         counts[f"{folder}/{CRM_DIR}/{LEAD_FILE}"] = day_leads.num_rows
         counts[f"{folder}/{CRM_DIR}/{TASK_FILE}"] = day_tasks.num_rows
     return counts
