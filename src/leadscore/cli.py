@@ -203,8 +203,11 @@ def demo(
     seed: int = 42,
     signal: Annotated[str, typer.Option(help="default | weak")] = "default",
     override: OverrideOpt = None,
+    days: Annotated[
+        int, typer.Option(min=0, help="Then run `daily` over this many days of the future.")
+    ] = 0,
 ) -> None:
-    """Generate a synthetic world in WORKDIR and run the whole pipeline on it."""
+    """Generate a synthetic world in WORKDIR and run the whole pipeline on it (then N days)."""
     from leadscore.pipeline import run_demo
 
     _call(
@@ -215,6 +218,7 @@ def demo(
             signal=_signal(signal),
             console=console,
             override_reason=override,
+            days=days,
         )
     )
 

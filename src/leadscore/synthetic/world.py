@@ -388,7 +388,7 @@ def _with_future(
         manifest,
         future_days=days,
         future_vintages=tuple(_vintage_info(v, future.day_folder(
-            (v.available_at_s - AS_OF_S) // DAY_S)) for v in later),
+            (v.available_at_s - AS_OF_S) // DAY_S) + f"/{VENDOR_DIR}") for v in later),
         drift=None if drift is None else drift.to_dict(),
         sha256={**manifest.sha256, **sha},
     )  # fmt: skip
