@@ -19,7 +19,6 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 
 from leadscore.calibrate import fit_platt
 from leadscore.config import Settings
@@ -114,7 +113,10 @@ def read_history(wh: Warehouse) -> pd.DataFrame:
     ).to_pandas()
 
 
-def _fit(x: np.ndarray, y: np.ndarray, seed: int) -> LogisticRegression:
+def _fit(x: np.ndarray, y: np.ndarray, seed: int) -> Any:
+    """A fitted scikit-learn LogisticRegression (imported here: scoring never needs it)."""
+    from sklearn.linear_model import LogisticRegression
+
     return LogisticRegression(C=_C, max_iter=1000, random_state=seed).fit(x, y)
 
 
