@@ -4,8 +4,9 @@
 (see DESIGN.md §4); ``truth/`` holds the generating model's answers and is never trained on.
 """
 
+from leadscore.synthetic.manifest import VintageInfo, WorldManifest
 from leadscore.synthetic.timeline import AS_OF, DELIVERY_LAG_DAYS, LABEL_WINDOW_DAYS
-from leadscore.synthetic.world import VintageInfo, WorldManifest, generate_world
+from leadscore.synthetic.world import generate_world
 
 __all__ = [
     "AS_OF",
