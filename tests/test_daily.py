@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 from conftest import write_project_config
 from leadscore.cli import app
 from leadscore.config import Settings, load_settings
-from leadscore.daily import DailyError, FallbackError, load_fallback
 from leadscore.daily.commands import stage_daily, stage_fallback
+from leadscore.daily.fallback import FallbackError, load_fallback
+from leadscore.daily.run import DailyError
 from leadscore.daily.simulate import stage_simulate
 from leadscore.daily.store import DAILY_EVENTS, call_list
 from leadscore.ingest.schema import LEAD_COLUMNS
