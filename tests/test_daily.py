@@ -225,3 +225,35 @@ def test_shadow_runs_store_flagged_scores_and_export_nothing(
     assert data["mode"] == "shadow" and data["days"] == 1
     refused = runner.invoke(app, ["daily", "--as-of", "2025-10-01T00:00:00Z"])
     assert refused.exit_code == 1 and "--backfill" in refused.output
+
+
+def test_a_rejected_lead_is_retried_only_when_its_record_changes(
+    trained: Project, tmp_path: Path
+) -> None:
+    from leadscore.daily.store import select_candidates
+
+    project = _copy(trained, tmp_path / "reject")
+    cfg = _cfg(project.root)
+    day1 = project.as_of + timedelta(days=1)
+    version = latest_bundle_path(cfg).name
+    wh = open_warehouse(cfg.warehouse)
+    try:
+        wh.execute("DELETE FROM lead_scores WHERE lead_id IN (SELECT Id FROM crm_leads "
+                   "ORDER BY Stage_Entered_Contacting__c DESC LIMIT 1)")  # fmt: skip
+        lead = wh.query(
+            "SELECT Id FROM crm_leads ORDER BY Stage_Entered_Contacting__c DESC LIMIT 1"
+        ).to_pylist()[0]["Id"]
+        wh.execute(
+            "INSERT INTO score_rejects VALUES "
+            f"('{lead}', '{version}', 'r0', 'contract_violation', 'x out of range', NULL, "
+            f"'{day1.isoformat()}')"
+        )
+        ids = set(select_candidates(wh, cfg, day1, version, version + "-fallback")["lead_id"])
+        assert lead not in ids  # rejected once: not tried again while nothing changed
+        later = (day1 + timedelta(hours=1)).isoformat()
+        wh.execute(f"UPDATE crm_leads SET LastModifiedDate = '{later}' WHERE Id = '{lead}'")
+        day2 = day1 + timedelta(days=1)
+        retry = select_candidates(wh, cfg, day2, version, version + "-fallback")
+        assert retry.set_index("lead_id").loc[lead, "why"] == "retry"
+    finally:
+        wh.close()
