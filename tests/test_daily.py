@@ -225,6 +225,8 @@ def test_shadow_runs_store_flagged_scores_and_export_nothing(
     assert data["mode"] == "shadow" and data["days"] == 1
     refused = runner.invoke(app, ["daily", "--as-of", "2025-10-01T00:00:00Z"])
     assert refused.exit_code == 1 and "--backfill" in refused.output
+    missing = runner.invoke(app, ["daily", "--as-of", day, "--raw", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 1 and "delivery folder not found" in missing.output
 
 
 def test_a_rejected_lead_is_retried_only_when_its_record_changes(

@@ -194,6 +194,8 @@ def merge_delivery(
     """Ingest the delivery folder (CRM deltas merge by Id; a new vintage adds its tables)."""
     if raw is None:
         return None
+    if not Path(raw).is_dir():
+        raise DailyError(f"{raw}: delivery folder not found (omit --raw to run without one)")
     if not any(p.is_file() for p in Path(raw).rglob("*.csv")):
         return "nothing delivered"
     if ingest is None:
