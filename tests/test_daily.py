@@ -259,3 +259,47 @@ def test_a_rejected_lead_is_retried_only_when_its_record_changes(
         assert retry.set_index("lead_id").loc[lead, "why"] == "retry"
     finally:
         wh.close()
+
+
+def test_a_vintage_that_knows_an_unknown_crd_moves_the_lead_to_the_main_model(
+    trained: Project, tmp_path: Path
+) -> None:
+    project = _copy(trained, tmp_path / "late")
+    cfg = _cfg(project.root)
+    day1 = project.as_of + timedelta(days=1)
+    first = stage_daily(cfg, day1)
+    listed = call_list_frame(cfg, day1, first.model_version)
+    unknown = listed[listed["flag"].str.startswith("no_vendor_data", na=False)].iloc[0]["lead_id"]
+    lead = _query(cfg, f"SELECT * FROM crm_leads WHERE Id = '{unknown}'").iloc[0]
+    crd = "9999991"  # a CRD no vintage available at the lead's contact holds
+    changed = day1 + timedelta(hours=3)
+    rows = [_row(lead, FA_CRD__c=crd, LastModifiedDate=_sf(changed))]
+    day2 = day1 + timedelta(days=1)
+    kept = stage_daily(cfg, day2, raw=_delta(tmp_path / "fix", rows))
+    assert kept.score.n_retried == 1 and kept.score.n_kept_fallback == 1
+    flag = (
+        call_list_frame(cfg, day2, first.model_version).set_index("lead_id").loc[unknown, "flag"]
+    )
+    assert flag == "no_vendor_data: crd_not_found"  # the reason is kept current
+    # a new vintage (2025-10-01), delivered after the lead's contact, knows the advisor
+    delivered = (day2 + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for kind in ("reps", "firms"):
+        frame = pd.read_csv(project.raw / "vendor" / f"{kind}_2025_q3.csv", dtype=str,
+                            keep_default_na=False)  # fmt: skip
+        frame["snapshot_as_of"], frame["processed_at"] = "2025-10-01", delivered
+        if kind == "reps":
+            frame.loc[0, "RepCRD"] = crd
+        (tmp_path / "vintage" / "vendor").mkdir(parents=True, exist_ok=True)
+        frame.to_csv(tmp_path / "vintage" / "vendor" / f"{kind}_2025_q4.csv", index=False)
+    day3 = day2 + timedelta(days=1)
+    run = stage_daily(cfg, day3, raw=tmp_path / "vintage")  # no lead changed: the vintage did
+    assert run.score.n_retried >= 1
+    events = _query(cfg, f"SELECT event FROM {DAILY_EVENTS} WHERE lead_id = '{unknown}'")
+    assert sorted(events["event"]) == ["fallback", "scored"]
+    row = call_list_frame(cfg, day3, run.model_version).set_index("lead_id").loc[unknown]
+    assert row["model_version"] == run.model_version
+    assert row["flag"] == "vendor_data_after_contact: vintage 2025-10-01"
+    # features stay at the contact time: the weekday is the contact's
+    score = _query(cfg, f"SELECT * FROM lead_scores WHERE lead_id = '{unknown}' AND "
+                   f"model_version = '{run.model_version}'")  # fmt: skip
+    assert score.iloc[0]["reps_snapshot_quarter"].isoformat() == "2025-10-01"

@@ -47,6 +47,9 @@ class PitContext:
     as_of: datetime
     label_window_days: int
     lead_ids: tuple[str, ...] | None = None
+    #: Scoring only: leads whose vendor vintage is joined as of ``as_of`` instead of their point
+    #: in time (no vintage available at contact knew their CRD); features stay at ``pit_ts``.
+    vendor_at_as_of: tuple[str, ...] = ()
     leads_table: str = tables.LEADS
     reps_table: str = tables.REPS_ALL_VINTAGES
     firms_table: str = tables.FIRMS_ALL_VINTAGES
@@ -149,6 +152,13 @@ def _spine_cte(ctx: PitContext) -> str:
         where = f"{contact} IS NOT NULL"
     else:
         where = f"{contact} IS NOT NULL AND {contact} <= {_ts_literal(ctx.as_of)}"
+    join = pit
+    if ctx.vendor_at_as_of and not ctx.training:
+        late = ", ".join(_str_literal(i) for i in ctx.vendor_at_as_of)
+        join = (
+            f"CASE WHEN CAST(l.{_q(ctx.lead_id_col)} AS VARCHAR) IN ({late}) "
+            f"THEN {_ts_literal(ctx.as_of)} ELSE {pit} END"
+        )
     scope = "the contacted leads" if ctx.training else "the leads to score"
     return f"""-- 1. Restrict leads to {scope}; one row per lead id
 --    (duplicate ids: earliest contact, then lowest RepCRD).
@@ -160,7 +170,8 @@ lead_spine AS (
     l.{_q(ctx.owner_col)} AS "OwnerId",
     {contact} AS contact_ts,
     l.{_q(ctx.converted_ts_col)} AS converted_ts,
-    {pit} AS pit_ts
+    {pit} AS pit_ts,
+    {join} AS join_ts
   FROM {ctx.leads_table} AS l
   WHERE {where}
   QUALIFY ROW_NUMBER() OVER (
@@ -175,8 +186,8 @@ def _vintage_ctes(ctx: PitContext, rep_cols: list[str], firm_cols: list[str]) ->
     reps_cols = ", ".join(f"r.{_q(c)}" for c in ["RepCRD", "RIAFirmCRD", *rep_cols])
     firms_cols = ", ".join(f"f.{_q(c)}" for c in firm_cols) or "NULL AS _no_firm_columns"
     if ctx.join == "asof":
-        reps_on = "r.available_at <= s.pit_ts"
-        firms_on = "f.available_at <= s.pit_ts"
+        reps_on = "r.available_at <= s.join_ts"
+        firms_on = "f.available_at <= s.join_ts"
         step2 = "2. Join on CRD with available_at <= the lead's point in time (as-of join)."
     else:
         reps_on = (
@@ -424,6 +435,7 @@ def build_scoring_set(
     as_of: datetime,
     join: JoinMode | None = None,
     table: str = tables.SCORING_SET,
+    vendor_at_as_of: tuple[str, ...] = (),
 ) -> ScoringSetResult:
     """Build the scoring set: the same SQL as training, label and censoring off.
 
@@ -431,14 +443,18 @@ def build_scoring_set(
         lead_ids: leads to score; default every lead contacted at or before ``as_of``.
         as_of: the scoring time. Each lead's point in time is ``min(contact_ts, as_of)``, so a
             training lead scored as of its contact time gets bit-identical features.
+        vendor_at_as_of: leads whose vintage is joined as of ``as_of`` (a vintage delivered
+            after their contact knows their CRD); their features are still computed at their
+            point in time.
 
     Invariant: one row per requested lead that exists, with ``pit_status`` = ``ok`` or the
     reason it has no vintage (its features are then NULL); the score stage rejects those.
     """
     ids = None if lead_ids is None else tuple(str(i) for i in lead_ids)
     ctx = PitContext.from_settings(
-        cfg, join=join or cfg.dataset.join, training=False, as_of=as_of, lead_ids=ids
-    )
+        cfg, join=join or cfg.dataset.join, training=False, as_of=as_of, lead_ids=ids,
+        vendor_at_as_of=tuple(vendor_at_as_of),
+    )  # fmt: skip
     sql = pit_sql(ctx, catalog)
     with wh.transaction():
         wh.execute(f"CREATE OR REPLACE TABLE {table} AS\n{sql}\nORDER BY lead_id")

@@ -124,13 +124,12 @@ def score_candidates(
     if candidates.empty:
         return out
     ids = candidates["lead_id"].astype(str).tolist()
-    built = build_scoring_set(wh, cfg, models.catalog, ids, as_of=as_of)
-    frame = wh.query(f'SELECT * FROM "{built.table}" ORDER BY lead_id').to_pandas()
+    frame = _with_late_vintages(wh, cfg, models, _build(wh, cfg, models, ids, as_of), as_of)
     retry = set(candidates.loc[candidates["why"] == "retry", "lead_id"].astype(str))
     matched = frame[frame["pit_status"] == "ok"]
     checked, reasons = check_rows(matched, models.bundle, models.catalog)
     good = checked[reasons.isna()]
-    main = pd.concat([good.reindex(columns=KEEP), score_frame(models.bundle, good,
+    main = pd.concat([good.reindex(columns=[*KEEP, "flag"]), score_frame(models.bundle, good,
                       models.catalog, cfg.score)], axis=1)  # fmt: skip
     unmatched = frame[frame["pit_status"] != "ok"]
     kept = unmatched["lead_id"].isin(retry)
@@ -140,7 +139,9 @@ def score_candidates(
     rejects = _rejects(matched[reasons.notna()], reasons[reasons.notna()])
     missing = sorted(set(ids) - set(frame["lead_id"].astype(str)))
     rejects = pd.concat([rejects, _not_built(candidates, missing)], ignore_index=True)
-    _write(wh, models, main, fb, rejects, run_id, as_of, shadow)
+    still = unmatched[kept]
+    reasons_now = dict(zip(still["lead_id"], still["pit_status"], strict=True))
+    _write(wh, models, main, fb, rejects, run_id, as_of, shadow, reasons_now)
     out.n_scored_main, out.n_scored_fallback = len(main), len(fb)
     out.n_kept_fallback = int(kept.sum())
     counts = rejects["reason"].value_counts().sort_index()
@@ -149,6 +150,38 @@ def score_candidates(
     avail = matched.reindex(columns=features).notna().mean() if len(matched) else pd.Series()
     out.feature_availability = {str(k): round(float(v), 4) for k, v in avail.items()}
     return out
+
+
+def _build(
+    wh: Warehouse, cfg: Settings, models: Models, ids: list[str], as_of: datetime,
+    late: tuple[str, ...] = (),
+) -> pd.DataFrame:  # fmt: skip
+    built = build_scoring_set(wh, cfg, models.catalog, ids, as_of=as_of, vendor_at_as_of=late)
+    return wh.query(f'SELECT * FROM "{built.table}" ORDER BY lead_id').to_pandas()
+
+
+def _with_late_vintages(
+    wh: Warehouse, cfg: Settings, models: Models, frame: pd.DataFrame, as_of: datetime
+) -> pd.DataFrame:
+    """Leads no vintage available at contact knew, while a vintage delivered since might: join
+    that vintage (features still at contact time) and flag the row ``vendor_data_after_contact``.
+    Other rows are unchanged (``flag`` NULL)."""
+    frame = frame.assign(flag=None)
+    newest = store.newest_vintage(wh, as_of)
+    late = frame["pit_status"].isin(store.LATE_VINTAGE_REASONS)
+    if newest is None or not late.any():
+        return frame
+    late &= pd.to_datetime(frame["contact_ts"], utc=True) < newest
+    ids = tuple(frame.loc[late, "lead_id"].astype(str))
+    if not ids:
+        return frame
+    again = _build(wh, cfg, models, list(ids), as_of, late=ids)
+    found = again[again["pit_status"] == "ok"]
+    found = found.assign(
+        flag=[f"vendor_data_after_contact: vintage {q}" for q in found["reps_snapshot_quarter"]]
+    )
+    kept = frame[~frame["lead_id"].isin(found["lead_id"])]
+    return pd.concat([kept, found], ignore_index=True)
 
 
 def _rejects(rows: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
@@ -184,12 +217,14 @@ def _write(
     run_id: str,
     as_of: datetime,
     shadow: bool,
+    kept: dict[str, str],
 ) -> None:
-    """Stage, then one transaction: scores, rejects, events (and the shadow mark)."""
+    """Stage, then one transaction: scores, rejects, events, the current reason of kept
+    fallback scores (and the shadow mark)."""
     version = models.version
     meta: dict[str, Any] = {"run_id": run_id, "scored_at": as_of, "shadow": shadow}
     scores = pd.concat(
-        [main.assign(model_version=version, flag=None, **meta),
+        [main.assign(model_version=version, **meta),
          fb.assign(model_version=models.fallback.version, **meta)],
         ignore_index=True,
     )  # fmt: skip
@@ -210,6 +245,10 @@ def _write(
         write_rejects(wh)
         store.insert_staged_events(wh)
         store.clear_crd_rejects(wh, version)
+        for lead_id, status in kept.items():
+            store.set_fallback_flag(
+                wh, models.fallback.version, lead_id, f"no_vendor_data: {status}"
+            )
         if shadow:
             store.mark_shadow_exported(wh, run_id)
 

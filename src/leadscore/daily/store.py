@@ -20,6 +20,8 @@ from leadscore.dataset import CRD_REASONS
 from leadscore.score.tables import ensure_tables, stage
 from leadscore.warehouse import Warehouse, tables
 
+#: Unmatched at contact, but a later vintage may know the CRD: retried when one arrives.
+LATE_VINTAGE_REASONS: Final = ("crd_not_found", "no_snapshot_yet")
 DAILY_RUNS: Final = "daily_runs"
 DAILY_EVENTS: Final = "daily_events"
 _TS = pa.timestamp("us", tz="UTC")
@@ -89,12 +91,15 @@ def select_candidates(
 ) -> pd.DataFrame:
     """Open leads that need scoring now: ``new`` (no score from this model or its fallback,
     not rejected by it) and ``retry`` (fallback-scored or rejected, and the lead record changed
-    since: e.g. a corrected CRD). Ordered by contact time, then Id."""
+    since, e.g. a corrected CRD; or fallback-scored because no vintage knew the CRD, and a
+    vintage arrived since). Ordered by contact time, then Id."""
     crd_reasons = ", ".join(_lit(r) for r in CRD_REASONS)
+    late = ", ".join(_lit(f"no_vendor_data: {r}") for r in LATE_VINTAGE_REASONS)
     sql = f"""WITH open AS ({open_leads_sql(cfg, as_of)}),
 main AS (SELECT lead_id FROM {tables.LEAD_SCORES} WHERE model_version = {_lit(version)}),
-fb AS (SELECT lead_id, max(scored_at) AS at FROM {tables.LEAD_SCORES}
+fb AS (SELECT lead_id, max(scored_at) AS at, max(flag) AS flag FROM {tables.LEAD_SCORES}
        WHERE model_version = {_lit(fallback)} GROUP BY lead_id),
+newest AS ({newest_vintage_sql(as_of)}),
 rej AS (SELECT lead_id, max(rejected_at) AS at FROM {tables.SCORE_REJECTS}
         WHERE model_version = {_lit(version)} AND reason NOT IN ({crd_reasons})
         GROUP BY lead_id)
@@ -104,7 +109,8 @@ FROM open AS o
 LEFT JOIN fb ON fb.lead_id = o.lead_id
 LEFT JOIN rej ON rej.lead_id = o.lead_id
 WHERE o.lead_id NOT IN (SELECT lead_id FROM main)
-  AND (fb.lead_id IS NULL OR o.modified_ts > fb.at)
+  AND (fb.lead_id IS NULL OR o.modified_ts > fb.at
+       OR (fb.flag IN ({late}) AND (SELECT t FROM newest) > fb.at))
   AND (rej.lead_id IS NULL OR o.modified_ts > rej.at)
 ORDER BY o.contact_ts, o.lead_id"""
     return wh.query(sql).to_pandas()
@@ -141,15 +147,25 @@ SELECT count(*) AS n FROM open WHERE lead_id NOT IN (
     return int(wh.query(sql).to_pylist()[0]["n"])
 
 
-def newest_vintage_age_days(wh: Warehouse, as_of: datetime) -> float | None:
-    """Days between ``as_of`` and the newest reps vintage available at it."""
-    if not wh.table_exists(tables.REPS_ALL_VINTAGES):
-        return None
-    row = wh.query(
+def newest_vintage_sql(as_of: datetime) -> str:
+    """One row, column ``t``: availability time of the newest reps vintage at ``as_of``."""
+    return (
         f"SELECT max(available_at) AS t FROM {tables.REPS_ALL_VINTAGES} "
         f"WHERE available_at <= {_ts(as_of)}"
-    ).to_pylist()[0]
-    newest = row["t"]
+    )
+
+
+def newest_vintage(wh: Warehouse, as_of: datetime) -> datetime | None:
+    """When the newest reps vintage available at ``as_of`` became available."""
+    if not wh.table_exists(tables.REPS_ALL_VINTAGES):
+        return None
+    value = wh.query(newest_vintage_sql(as_of)).to_pylist()[0]["t"]
+    return value if isinstance(value, datetime) else None
+
+
+def newest_vintage_age_days(wh: Warehouse, as_of: datetime) -> float | None:
+    """Days between ``as_of`` and the newest reps vintage available at it."""
+    newest = newest_vintage(wh, as_of)
     return None if newest is None else (as_of - newest).total_seconds() / 86_400
 
 
@@ -171,6 +187,14 @@ def clear_crd_rejects(wh: Warehouse, version: str) -> None:
         f"DELETE FROM {tables.SCORE_REJECTS} WHERE model_version = {_lit(version)} "
         f"AND reason IN ({reasons}) AND lead_id IN (SELECT lead_id FROM "
         f"{tables.LEAD_SCORES} WHERE model_version = {_lit(version + '-fallback')})"
+    )
+
+
+def set_fallback_flag(wh: Warehouse, fallback: str, lead_id: str, flag: str) -> None:
+    """Keep a fallback score's reason current (a retried lead still without vendor data)."""
+    wh.execute(
+        f"UPDATE {tables.LEAD_SCORES} SET flag = {_lit(flag)} WHERE lead_id = {_lit(lead_id)} "
+        f"AND model_version = {_lit(fallback)}"
     )
 
 
