@@ -125,7 +125,8 @@ def score_candidates(
         return out
     ids = candidates["lead_id"].astype(str).tolist()
     frame = _with_late_vintages(wh, cfg, models, _build(wh, cfg, models, ids, as_of), as_of)
-    retry = set(candidates.loc[candidates["why"] == "retry", "lead_id"].astype(str))
+    # a retried lead that has a fallback score keeps it while it still has no vendor data
+    retry = set(candidates.loc[candidates["has_fallback"].astype(bool), "lead_id"].astype(str))
     matched = frame[frame["pit_status"] == "ok"]
     checked, reasons = check_rows(matched, models.bundle, models.catalog)
     good = checked[reasons.isna()]

@@ -104,7 +104,8 @@ rej AS (SELECT lead_id, max(rejected_at) AS at FROM {tables.SCORE_REJECTS}
         WHERE model_version = {_lit(version)} AND reason NOT IN ({crd_reasons})
         GROUP BY lead_id)
 SELECT o.lead_id, o.contact_ts,
-  CASE WHEN fb.lead_id IS NULL AND rej.lead_id IS NULL THEN 'new' ELSE 'retry' END AS why
+  CASE WHEN fb.lead_id IS NULL AND rej.lead_id IS NULL THEN 'new' ELSE 'retry' END AS why,
+  fb.lead_id IS NOT NULL AS has_fallback
 FROM open AS o
 LEFT JOIN fb ON fb.lead_id = o.lead_id
 LEFT JOIN rej ON rej.lead_id = o.lead_id
