@@ -281,8 +281,10 @@ def test_a_vintage_that_knows_an_unknown_crd_moves_the_lead_to_the_main_model(
         call_list_frame(cfg, day2, first.model_version).set_index("lead_id").loc[unknown, "flag"]
     )
     assert flag == "no_vendor_data: crd_not_found"  # the reason is kept current
+    quiet = stage_daily(cfg, day2 + timedelta(hours=12))  # nothing new: not retried again
+    assert quiet.score.n_retried == 0
     # a new vintage (2025-10-01), delivered after the lead's contact, knows the advisor
-    delivered = (day2 + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    delivered = (day2 + timedelta(hours=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
     for kind in ("reps", "firms"):
         frame = pd.read_csv(project.raw / "vendor" / f"{kind}_2025_q3.csv", dtype=str,
                             keep_default_na=False)  # fmt: skip
@@ -291,11 +293,11 @@ def test_a_vintage_that_knows_an_unknown_crd_moves_the_lead_to_the_main_model(
             frame.loc[0, "RepCRD"] = crd
         (tmp_path / "vintage" / "vendor").mkdir(parents=True, exist_ok=True)
         frame.to_csv(tmp_path / "vintage" / "vendor" / f"{kind}_2025_q4.csv", index=False)
-    day3 = day2 + timedelta(days=1)
+    day3 = day2 + timedelta(days=1)  # the vintage arrives after the quiet run
     run = stage_daily(cfg, day3, raw=tmp_path / "vintage")  # no lead changed: the vintage did
     assert run.score.n_retried >= 1
     events = _query(cfg, f"SELECT event FROM {DAILY_EVENTS} WHERE lead_id = '{unknown}'")
-    assert sorted(events["event"]) == ["fallback", "scored"]
+    assert sorted(events["event"]) == ["fallback", "kept", "scored"]  # one lead, a history
     row = call_list_frame(cfg, day3, run.model_version).set_index("lead_id").loc[unknown]
     assert row["model_version"] == run.model_version
     assert row["flag"] == "vendor_data_after_contact: vintage 2025-10-01"

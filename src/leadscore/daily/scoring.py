@@ -234,6 +234,12 @@ def _write(
             _events(main["lead_id"], version, "scored", None),
             _events(fb["lead_id"], models.fallback.version, "fallback", fb["flag"]),
             _events(rejects["lead_id"], version, "rejected", rejects["reason"]),
+            _events(
+                pd.Series(list(kept)),
+                models.fallback.version,
+                "kept",
+                pd.Series([f"no_vendor_data: {r}" for r in kept.values()]),
+            ),
         ],
         ignore_index=True,
     ).assign(run_id=run_id, as_of=as_of)

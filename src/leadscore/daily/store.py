@@ -2,9 +2,10 @@
 ``daily_runs`` and ``daily_events`` tables.
 
 Reads ``crm_leads``, ``lead_scores``, ``score_rejects`` and the vintage views; writes
-``daily_runs`` (one row per run: its health) and ``daily_events`` (append-only: one row per lead
-scored, scored by the fallback, or rejected, per run), from which "scored exactly once per model
-version" and "rejected once per reason" are checked.
+``daily_runs`` (one row per run: its health) and ``daily_events`` (append-only, per run and lead:
+scored, fallback, kept (a retried lead still without vendor data) or rejected), from which
+"scored exactly once per model version" and "rejected once per reason" are checked, and which
+stops a retried lead from being retried again until something newer happens.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ EVENT_SCHEMA: Final = pa.schema(
         ("as_of", _TS),
         ("lead_id", pa.string()),
         ("model_version", pa.string()),
-        ("event", pa.string()),  # scored | fallback | rejected
+        ("event", pa.string()),  # scored | fallback | kept | rejected
         ("reason", pa.string()),
     ]
 )
@@ -100,6 +101,7 @@ main AS (SELECT lead_id FROM {tables.LEAD_SCORES} WHERE model_version = {_lit(ve
 fb AS (SELECT lead_id, max(scored_at) AS at, max(flag) AS flag FROM {tables.LEAD_SCORES}
        WHERE model_version = {_lit(fallback)} GROUP BY lead_id),
 newest AS ({newest_vintage_sql(as_of)}),
+seen AS (SELECT lead_id, max(as_of) AS at FROM {DAILY_EVENTS} GROUP BY lead_id),
 rej AS (SELECT lead_id, max(rejected_at) AS at FROM {tables.SCORE_REJECTS}
         WHERE model_version = {_lit(version)} AND reason NOT IN ({crd_reasons})
         GROUP BY lead_id)
@@ -109,10 +111,12 @@ SELECT o.lead_id, o.contact_ts,
 FROM open AS o
 LEFT JOIN fb ON fb.lead_id = o.lead_id
 LEFT JOIN rej ON rej.lead_id = o.lead_id
+LEFT JOIN seen ON seen.lead_id = o.lead_id
 WHERE o.lead_id NOT IN (SELECT lead_id FROM main)
-  AND (fb.lead_id IS NULL OR o.modified_ts > fb.at
-       OR (fb.flag IN ({late}) AND (SELECT t FROM newest) > fb.at))
-  AND (rej.lead_id IS NULL OR o.modified_ts > rej.at)
+  AND (fb.lead_id IS NULL OR o.modified_ts > greatest(fb.at, coalesce(seen.at, fb.at))
+       OR (fb.flag IN ({late})
+           AND (SELECT t FROM newest) > greatest(fb.at, coalesce(seen.at, fb.at))))
+  AND (rej.lead_id IS NULL OR o.modified_ts > greatest(rej.at, coalesce(seen.at, rej.at)))
 ORDER BY o.contact_ts, o.lead_id"""
     return wh.query(sql).to_pandas()
 
