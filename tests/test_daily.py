@@ -232,7 +232,7 @@ def test_shadow_runs_store_flagged_scores_and_export_nothing(
 def test_a_rejected_lead_is_retried_only_when_its_record_changes(
     trained: Project, tmp_path: Path
 ) -> None:
-    from leadscore.daily.store import select_candidates
+    from leadscore.daily.store import ensure_daily_tables, select_candidates
 
     project = _copy(trained, tmp_path / "reject")
     cfg = _cfg(project.root)
@@ -240,6 +240,7 @@ def test_a_rejected_lead_is_retried_only_when_its_record_changes(
     version = latest_bundle_path(cfg).name
     wh = open_warehouse(cfg.warehouse)
     try:
+        ensure_daily_tables(wh)
         wh.execute("DELETE FROM lead_scores WHERE lead_id IN (SELECT Id FROM crm_leads "
                    "ORDER BY Stage_Entered_Contacting__c DESC LIMIT 1)")  # fmt: skip
         lead = wh.query(
