@@ -58,6 +58,14 @@ _JOINS: dict[Join, JoinMode] = {Join.asof: "asof", Join.quarter: "quarter"}
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="Config file (default ./leadscore.toml).")
 ]
+DriftOpt = Annotated[
+    str | None,
+    typer.Option(help="Plant a change in the future: aum_shift | columns_dropped | "
+                 "conversion_drop (recorded in truth/drift.json)."),
+]  # fmt: skip
+DriftDayOpt = Annotated[
+    int, typer.Option(min=0, help="Days after the world's as_of the drift starts.")
+]
 OverrideOpt = Annotated[
     str | None, typer.Option(help="Ship despite failed model gates; the reason is recorded.")
 ]
@@ -121,13 +129,22 @@ def synth(
     scale: ScaleOpt = 1.0,
     seed: SeedOpt = 42,
     signal: SignalOpt = Signal.default,
+    future_days: Annotated[
+        int, typer.Option(min=0, help="Daily delivery folders after the world's as_of.")
+    ] = 120,
+    drift: DriftOpt = None,
+    drift_day: DriftDayOpt = 0,
 ) -> None:
-    """Generate a synthetic world: vendor snapshots, CRM exports and the truth file."""
+    """Generate a synthetic world: vendor snapshots, CRM exports, the truth file and a future
+    of daily deliveries after its as_of."""
     from leadscore.pipeline import stage_synth
 
     _call(
-        lambda: stage_synth(raw, scale=scale, seed=seed, signal=_SIGNALS[signal], console=console)
-    )
+        lambda: stage_synth(
+            raw, scale=scale, seed=seed, signal=_SIGNALS[signal], console=console,
+            future_days=future_days, drift=drift, drift_day=drift_day,
+        )
+    )  # fmt: skip
 
 
 @app.command()
@@ -268,8 +285,11 @@ def demo(
     seed: SeedOpt = 42,
     signal: SignalOpt = Signal.default,
     override: OverrideOpt = None,
+    days: Annotated[
+        int, typer.Option(min=0, help="Then run `daily` over this many days of the future.")
+    ] = 0,
 ) -> None:
-    """Generate a synthetic world in WORKDIR and run the whole pipeline on it."""
+    """Generate a synthetic world in WORKDIR and run the whole pipeline on it (then N days)."""
     from leadscore.pipeline import run_demo
 
     _call(
@@ -280,6 +300,7 @@ def demo(
             signal=_SIGNALS[signal],
             console=console,
             override_reason=override,
+            days=days,
         )
     )
 
@@ -355,3 +376,12 @@ def main() -> None:
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     app()
+
+
+def _register_daily() -> None:
+    from leadscore.daily.cli import register
+
+    register(app)
+
+
+_register_daily()

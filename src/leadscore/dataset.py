@@ -50,6 +50,9 @@ class PitContext:
     as_of: datetime
     label_window_days: int
     lead_ids: tuple[str, ...] | None = None
+    #: Scoring only: leads whose vendor vintage is joined as of ``as_of`` instead of their point
+    #: in time (no vintage available at contact knew their CRD); features stay at ``pit_ts``.
+    vendor_at_as_of: tuple[str, ...] = ()
     leads_table: str = tables.LEADS
     reps_table: str = tables.REPS_ALL_VINTAGES
     firms_table: str = tables.FIRMS_ALL_VINTAGES
@@ -201,6 +204,14 @@ def _spine_cte(ctx: PitContext) -> str:
         f"l.{_q(ctx.converted_ts_col)} AS converted_ts",
         f"{pit} AS pit_ts",
     ]
+    if ctx.vendor_at_as_of and not ctx.training:
+        # leads no vintage knew at contact: join the vintage as of the run (features stay at
+        # pit_ts); only these leads, and only when asked, so every other statement is unchanged
+        late = ", ".join(_str_literal(i) for i in ctx.vendor_at_as_of)
+        columns.append(
+            f"CASE\n  WHEN CAST(l.{_q(ctx.lead_id_col)} AS VARCHAR) IN ({late})\n"
+            f"  THEN {_ts_literal(ctx.as_of)}\n  ELSE {pit}\nEND AS join_ts"
+        )
     return f"""-- 1. Restrict: {scope}, one row per lead id
 --    (duplicate ids: earliest contact, then lowest RepCRD).
 lead_spine AS (
@@ -232,8 +243,9 @@ def _candidates_cte(
 
 def _vintage_ctes(ctx: PitContext, rep_cols: list[str], firm_cols: list[str]) -> str:
     if ctx.join == "asof":
-        reps_on = "r.reps_available_at <= s.pit_ts"
-        firms_on = "f.firms_available_at <= s.pit_ts"
+        at = "s.join_ts" if ctx.vendor_at_as_of and not ctx.training else "s.pit_ts"
+        reps_on = f"r.reps_available_at <= {at}"
+        firms_on = f"f.firms_available_at <= {at}"
         step2 = "2. Join on key with available_at <= the lead's point in time (as-of join)."
     else:
         quarter = "CAST(DATE_TRUNC('quarter', CAST(s.pit_ts AS DATE)) AS DATE)"
@@ -498,6 +510,7 @@ def build_scoring_set(
     as_of: datetime,
     join: JoinMode | None = None,
     table: str = tables.SCORING_SET,
+    vendor_at_as_of: tuple[str, ...] = (),
 ) -> ScoringSetResult:
     """Build the scoring set: the same SQL as training, label and censoring off.
 
@@ -505,14 +518,18 @@ def build_scoring_set(
         lead_ids: leads to score; default every lead contacted at or before ``as_of``.
         as_of: the scoring time. Each lead's point in time is ``min(contact_ts, as_of)``, so a
             training lead scored as of its contact time gets bit-identical features.
+        vendor_at_as_of: leads whose vintage is joined as of ``as_of`` (a vintage delivered
+            after their contact knows their CRD); their features are still computed at their
+            point in time.
 
     Invariant: one row per requested lead that exists, with ``pit_status`` = ``ok`` or the
     reason it has no vintage (its features are then NULL); the score stage rejects those.
     """
     ids = None if lead_ids is None else tuple(str(i) for i in lead_ids)
     ctx = PitContext.from_settings(
-        cfg, join=join or cfg.dataset.join, training=False, as_of=as_of, lead_ids=ids
-    )
+        cfg, join=join or cfg.dataset.join, training=False, as_of=as_of, lead_ids=ids,
+        vendor_at_as_of=tuple(vendor_at_as_of),
+    )  # fmt: skip
     sql = pit_sql(ctx, catalog)
     with wh.transaction():
         wh.execute(f"CREATE OR REPLACE TABLE {table} AS\n{sql}\nORDER BY lead_id")

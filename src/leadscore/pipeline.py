@@ -38,6 +38,8 @@ T = TypeVar("T")
 SUMMARY_FILE = "summary.json"
 LATEST_MODEL = "LATEST"
 TRAIN_SUMMARY = "latest.json"
+#: Days of synthetic future the demo's world carries (daily runs can go this far).
+DEMO_FUTURE_DAYS = 120
 
 
 def _console(console: Console | None) -> Console:
@@ -67,15 +69,29 @@ def stage_synth(
     seed: int = 42,
     signal: Literal["default", "weak"] = "default",
     console: Console | None = None,
+    future_days: int = 0,
+    drift: str | None = None,
+    drift_day: int = 0,
 ) -> WorldManifest:
-    """Generate the synthetic world into ``out``."""
+    """Generate the synthetic world into ``out`` (with ``future_days`` of daily deliveries
+    after its ``as_of`` and, optionally, a planted drift from ``drift_day``)."""
     from leadscore.synthetic import generate_world
+    from leadscore.synthetic.future import parse_drift
 
     con = _console(console)
+    planted = parse_drift(drift, drift_day)
     manifest = _with_bar(
         "synth",
         con,
-        lambda bar: generate_world(out, scale=scale, seed=seed, signal=signal, progress=bar),
+        lambda bar: generate_world(
+            out,
+            scale=scale,
+            seed=seed,
+            signal=signal,
+            progress=bar,
+            future_days=future_days,
+            drift=planted,
+        ),
     )
     con.print(f"synthetic world ({signal}, scale {scale}, seed {seed}) written to {out}")
     return manifest
@@ -466,6 +482,7 @@ def run_pipeline(
         quarter = timed("quarter-join comparison", lambda: stage_quarter_comparison(cfg, con))
         summary["quarter_join_leakage_records_matched"] = quarter["leakage_records_matched"]
         timed("train", lambda: stage_train(cfg, override_reason, con))
+        summary["fallback"] = timed("fallback", lambda: _fallback(cfg, con))
         timed("explain", lambda: stage_explain(cfg, None, con))
         run = timed("score", lambda: stage_score(cfg, as_of, con))
         summary.update({"n_scored": run.n_scored, "n_rejected": run.n_rejected})
@@ -475,6 +492,15 @@ def run_pipeline(
         write_json(cfg.project.data_dir.parent / SUMMARY_FILE, summary)
         print_summary(summary, con)
     return summary
+
+
+def _fallback(cfg: Settings, con: Console) -> dict[str, Any]:
+    """Train the fallback model of the bundle just published (daily scoring needs it)."""
+    from leadscore.daily.commands import stage_fallback
+
+    model = stage_fallback(cfg, con)
+    keys = ("holdout_aucpr", "holdout_ece", "holdout_auc", "n_rows", "n_unmatched_rows")
+    return {"version": model.version, **{k: model.metrics[k] for k in keys}}
 
 
 def _try_report(cfg: Settings, con: Console) -> Path | None:
@@ -547,26 +573,43 @@ def run_demo(
     signal: Literal["default", "weak"] = "default",
     console: Console | None = None,
     override_reason: str | None = None,
+    days: int = 0,
 ) -> dict[str, Any]:
-    """Generate a synthetic world in ``workdir`` and run the whole pipeline on it."""
+    """Generate a synthetic world in ``workdir`` and run the whole pipeline on it, then
+    ``days`` days of daily operation over the world's future."""
     con = _console(console)
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    manifest = stage_synth(workdir / "raw", scale=scale, seed=seed, signal=signal, console=con)
+    manifest = stage_synth(
+        workdir / "raw", scale, seed, signal, con, future_days=max(days, DEMO_FUTURE_DAYS)
+    )
     synth_seconds = round(time.perf_counter() - start, 2)
     cfg = load_settings(write_demo_config(workdir, manifest, seed))
+    simulate_seconds = None
     try:
         summary = run_pipeline(
             cfg, raw_dir=workdir / "raw", console=con, override_reason=override_reason
         )
+        if days:
+            from leadscore.daily.simulate import stage_simulate
+
+            start = time.perf_counter()
+            con.rule(f"[bold]daily x {days}")
+            summary.update(stage_simulate(cfg, days, workdir / "raw", con))
+            simulate_seconds = round(time.perf_counter() - start, 2)
     finally:
-        _add_demo_figures(workdir, synth_seconds, scale, seed, signal)
+        _add_demo_figures(workdir, synth_seconds, scale, seed, signal, simulate_seconds)
     return summary
 
 
 def _add_demo_figures(
-    workdir: Path, synth_seconds: float, scale: float, seed: int, signal: str
+    workdir: Path,
+    synth_seconds: float,
+    scale: float,
+    seed: int,
+    signal: str,
+    simulate_seconds: float | None = None,
 ) -> None:
     import json
 
@@ -575,5 +618,7 @@ def _add_demo_figures(
         return
     summary = json.loads(path.read_text())
     summary["stage_seconds"] = {"synth": synth_seconds, **summary.get("stage_seconds", {})}
+    if simulate_seconds is not None:
+        summary["stage_seconds"]["daily_simulation"] = simulate_seconds
     summary["world"] = {"scale": scale, "seed": seed, "signal": signal}
     write_json(path, summary)

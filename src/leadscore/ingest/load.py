@@ -33,7 +33,7 @@ from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from leadscore.config import Settings
-from leadscore.ingest import guard, quality, schema
+from leadscore.ingest import guard, merge, quality, schema
 from leadscore.ingest.quality import IngestError, lit
 from leadscore.ingest.sql import Kind, Source, load_sql, profile_sql, typed_sql, view_sql
 from leadscore.io import sha256_file
@@ -45,7 +45,7 @@ __all__ = ["INGEST_LOG", "FileLoad", "IngestError", "IngestResult", "ingest_dire
 INGEST_LOG: Final = "ingest_log"
 STAGE: Final = "_ingest_stage"
 TYPED: Final = "_ingest_typed"
-Action = Literal["added", "replaced", "skipped"]
+Action = Literal["added", "replaced", "merged", "skipped"]
 
 _VENDOR_KINDS: Final = {
     "reps": (schema.REPS_COLUMNS, "RepCRD"),
@@ -106,6 +106,8 @@ class IngestResult:
         text = f"{len(self.added)} added, {len(self.skipped)} unchanged"
         if self.replaced:
             text += f", {len(self.replaced)} replaced ({', '.join(self.replaced)})"
+        if self._named("merged"):
+            text += f", {len(self._named('merged'))} merged by Id"
         return f"{text} in {self.seconds:.1f}s; report: {self.report_md}"
 
 
@@ -252,8 +254,9 @@ def _ingest_file(wh: Warehouse, source: Source, cfg: Settings, log: dict[str, An
         profile["missing_columns"] = [c for c in source.columns if c not in source.header]
         source = replace(source, as_of=profile.get("snapshot_as_of"))
         entry = _log_entry(source, sha, profile)
+        merging = merge.merges(source, wh.table_exists(source.table))
         with wh.transaction():
-            wh.execute(load_sql(source, TYPED, cfg.vendor.delivery_lag_days))
+            _load(wh, source, cfg, merging)
             wh.execute(_LOG_DDL)
             wh.execute(f"DELETE FROM {INGEST_LOG} WHERE file = {lit(source.file)}")
             wh.execute(_log_insert(entry))
@@ -261,9 +264,22 @@ def _ingest_file(wh: Warehouse, source: Source, cfg: Settings, log: dict[str, An
                 _create_view(wh, source, log)
     finally:
         wh.execute(f'DROP TABLE IF EXISTS "{TYPED}"')
+        wh.execute(f'DROP TABLE IF EXISTS "{merge.DELTA}"')
         wh.execute(f'DROP {stage} IF EXISTS "{STAGE}"')
     log[source.file] = entry
-    return _file_load(entry, "replaced" if previous else "added", time.perf_counter() - started)
+    action: Action = "merged" if merging else ("replaced" if previous else "added")
+    return _file_load(entry, action, time.perf_counter() - started)
+
+
+def _load(wh: Warehouse, source: Source, cfg: Settings, merging: bool) -> None:
+    """Write the typed rows to the source's table; a CRM delivery is merged by Id."""
+    lag = cfg.vendor.delivery_lag_days
+    if not merging:
+        wh.execute(load_sql(source, TYPED, lag))
+        return
+    wh.execute(load_sql(replace(source, table=merge.DELTA), TYPED, lag))
+    for statement in merge.merge_statements(source):
+        wh.execute(statement)
 
 
 def _create_view(wh: Warehouse, source: Source, log: Mapping[str, Any]) -> None:

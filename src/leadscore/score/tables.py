@@ -42,6 +42,9 @@ SCORE_SCHEMA = pa.schema(
         ("reps_snapshot_quarter", pa.date32()),
         ("firms_snapshot_quarter", pa.date32()),
         ("scored_at", _TS),
+        # daily: "no_vendor_data: <reason>" for a fallback score; True for a shadow run's rows
+        ("flag", pa.string()),
+        ("shadow", pa.bool_()),
     ]
 )
 #: ``score_rejects``: one row per (lead_id, model_version) that could not be scored last time.
@@ -89,6 +92,7 @@ _SQL_TYPES = {
     pa.float64(): "DOUBLE",
     pa.date32(): "DATE",
     _TS: "TIMESTAMPTZ",
+    pa.bool_(): "BOOLEAN",
 }
 #: Exported to Salesforce by run ... (NULL until a run's upsert file included the row).
 _EXPORT_COL = "sf_export_run_id"
@@ -119,6 +123,11 @@ def _ddl(table: str, schema: pa.Schema, extra: Sequence[str] = ()) -> str:
 def ensure_tables(wh: Warehouse) -> None:
     """Create the three output tables when they do not exist yet."""
     wh.execute(_ddl(tables.LEAD_SCORES, SCORE_SCHEMA, [f"{_q(_EXPORT_COL)} VARCHAR"]))
+    for name in ("flag", "shadow"):  # added by the daily stage; older tables lack them
+        sql_type = _SQL_TYPES[SCORE_SCHEMA.field(name).type]
+        wh.execute(
+            f"ALTER TABLE {_q(tables.LEAD_SCORES)} ADD COLUMN IF NOT EXISTS {name} {sql_type}"
+        )
     wh.execute(_ddl(tables.SCORE_REJECTS, REJECT_SCHEMA))
     wh.execute(_ddl(tables.SCORING_RUNS, RUN_SCHEMA))
     if wh.dialect == "duckdb":  # a warehouse from before run statuses: NULL = finished run
@@ -266,6 +275,13 @@ def _mark_staged(model_version: str, run_id: str) -> str:
         f" WHERE model_version = {_lit(model_version)} AND {_q(_EXPORT_COL)} IS NULL"
         f" AND lead_id IN (SELECT lead_id FROM {_q(_stage_name(_EXPORT_STAGE))})"
     )
+
+
+def mark_staged_exported(wh: Warehouse, model_version: str, run_id: str) -> None:
+    """One transaction: mark the staged Ids of ``model_version`` exported by ``run_id`` (call
+    only once the upsert file holding them is complete on disk)."""
+    with wh.transaction():
+        wh.execute(_mark_staged(model_version, run_id))
 
 
 def commit_export(wh: Warehouse, model_version: str, run_id: str) -> None:

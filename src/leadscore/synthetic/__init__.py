@@ -5,8 +5,9 @@
 and is never trained on.
 """
 
+from leadscore.synthetic.manifest import VintageInfo, WorldManifest
 from leadscore.synthetic.timeline import AS_OF, DELIVERY_LAG_DAYS, LABEL_WINDOW_DAYS
-from leadscore.synthetic.world import VintageInfo, WorldManifest, generate_world
+from leadscore.synthetic.world import generate_world
 
 __all__ = [
     "AS_OF",

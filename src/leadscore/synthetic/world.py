@@ -7,16 +7,21 @@ One vintage is generated and written at a time, so memory stays bounded at seed 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
-from leadscore import __version__
 from leadscore.ingest.schema import CRM_DIR, LEAD_FILE, TASK_FILE, TRUTH_DIR, VENDOR_DIR
-from leadscore.io import sha256_file, write_json
-from leadscore.synthetic import crm, vocab
+from leadscore.io import write_json
+from leadscore.synthetic import crm, deliveries, future, vocab
+from leadscore.synthetic.manifest import (
+    WorldManifest,
+    with_future,
+    write_manifest,
+)
 from leadscore.synthetic.planted import planted_counts, truth_table
 from leadscore.synthetic.population import (
     Population,
@@ -26,18 +31,15 @@ from leadscore.synthetic.population import (
     init_reps,
 )
 from leadscore.synthetic.timeline import (
-    AS_OF,
-    DELIVERY_LAG_DAYS,
-    LABEL_WINDOW_DAYS,
+    AS_OF_S,
+    DAY_S,
     Vintage,
-    iso_ts,
     make_vintages,
     sample_contact_times,
 )
 from leadscore.synthetic.truth import FEATURES, Signal, linear_score, true_probability
 from leadscore.synthetic.vendor import firm_names, render_firms, render_reps, write_csv
 
-GENERATOR_VERSION = "1"
 #: Seed-scale sizes (scale=1.0).
 N_REPS, N_REP_DUPLICATES, N_FIRMS = 463_000, 15_000, 38_500
 N_LEADS, N_LEAD_DUPLICATES, N_NEGATIVE_DAYS = 79_000, 300, 350
@@ -55,42 +57,6 @@ COMPONENTS = (
     "crm",
 )
 Progress = Callable[[str, float], None]
-
-
-@dataclass(frozen=True)
-class VintageInfo:
-    """One delivered vintage as recorded in the manifest."""
-
-    snapshot_as_of: str
-    processed_at: str | None
-    available_at: str
-    reps_file: str
-    firms_file: str
-
-
-@dataclass(frozen=True)
-class WorldManifest:
-    """What ``generate_world`` wrote; serialised (without ``out_dir``) as ``manifest.json``."""
-
-    seed: int
-    scale: float
-    signal: str
-    as_of: str
-    delivery_lag_days: int
-    label_window_days: int
-    intercept: float
-    vintages: tuple[VintageInfo, ...]
-    row_counts: dict[str, int]
-    sha256: dict[str, str]
-    generator_version: str = GENERATOR_VERSION
-    leadscore_version: str = __version__
-    out_dir: Path = field(default=Path("."), compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (paths relative to ``out_dir``; ``out_dir`` itself omitted)."""
-        d = {k: v for k, v in self.__dict__.items() if k != "out_dir"}
-        d["vintages"] = [v.__dict__ for v in self.vintages]
-        return d
 
 
 def _n(base: int, scale: float, minimum: int = 1) -> int:
@@ -145,20 +111,31 @@ def generate_world(
     seed: int = 42,
     signal: Signal = "default",
     progress: Progress | None = None,
+    future_days: int = 0,
+    drift: future.Drift | None = None,
 ) -> WorldManifest:
     """Generate the synthetic world into ``out_dir`` and return its manifest.
 
     Same ``seed``, ``scale`` and ``signal`` give byte-identical files. Vendor files do not
-    depend on ``signal``; only the conversions (CRM) and the truth do.
+    depend on ``signal``; only the conversions (CRM) and the truth do. ``future_days`` > 0 adds
+    one delivery folder per day after ``as_of`` (see :mod:`leadscore.synthetic.deliveries`)
+    from separate random streams: the history files do not depend on it, nor on ``drift``.
     """
     if scale <= 0:
         raise ValueError(f"scale must be > 0, got {scale}")
+    if future_days < 0:
+        raise ValueError(f"future_days must be >= 0, got {future_days}")
     out_dir = Path(out_dir)
     rngs = dict(zip(COMPONENTS, np.random.SeedSequence(seed).spawn(len(COMPONENTS)), strict=True))
     gen = {k: np.random.default_rng(v) for k, v in rngs.items()}
+    fut = [
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed, spawn_key=(99,)).spawn(6)
+    ]
     steps = _Steps(progress, 2 * 8 + 4)
     vintages = make_vintages(gen["timeline"])
     n_reps, n_firms, n_leads = _n(N_REPS, scale, 20), _n(N_FIRMS, scale, 5), _n(N_LEADS, scale, 50)
+    later = tuple(future.make_future_vintages(fut[0], len(vintages), future_days))
+    fleads = future.future_leads(fut[1], n_leads, future_days, vintages + later)
     pool = gen["crd_pool"].choice(
         np.arange(*REP_CRD_RANGE), int(1.35 * n_reps) + n_leads + 64, replace=False
     )
@@ -167,11 +144,11 @@ def generate_world(
     steps("timeline")
 
     row_counts: dict[str, int] = {}
-    vendor_stats, rep_crd, feats = _vendor_loop(
-        out_dir, vintages, gen, rngs, spine, pool, firm_crds, n_reps, scale, steps, row_counts
-    )
+    world = _World(out_dir, gen, rngs, n_reps, scale, steps, row_counts, fleads, drift)
+    vendor_stats, rep_crd, feats = _vendor_loop(world, vintages, later, spine, pool, firm_crds)
     unknown_crd = pool[-n_leads:]
-    true_p, intercept = true_probability(linear_score(feats, spine.contact_s), signal)
+    score = linear_score(feats, spine.contact_s)
+    true_p, intercept = true_probability(score, signal)
     outcomes = crm.draw_outcomes(
         gen["outcomes"], spine.contact_s, true_p, _n(N_NEGATIVE_DAYS, scale)
     )
@@ -197,28 +174,54 @@ def generate_world(
             f"{TRUTH_DIR}/lead_truth.csv": truth.num_rows,
         }
     )
-    manifest = _manifest(out_dir, seed, scale, signal, intercept, vintages, row_counts)
+    if future_days:
+        history = deliveries.History(
+            leads, n_leads, outcomes, float(score.mean()), intercept, signal
+        )
+        world.row_counts.update(
+            deliveries.write_future(
+                out_dir, world.fleads, world.drift, fut, history, vintages + later, future_days,
+                tasks.num_rows,
+            )
+        )  # fmt: skip
+    manifest = write_manifest(out_dir, seed, scale, signal, intercept, vintages, row_counts)
+    manifest = with_future(out_dir, manifest, future_days, later, drift)
     steps("manifest")
     return manifest
 
 
+@dataclass(frozen=True)
+class _World:
+    """What the generation steps share."""
+
+    out_dir: Path
+    gen: dict[str, np.random.Generator]
+    rngs: dict[str, np.random.SeedSequence]
+    n_reps: int
+    scale: float
+    steps: _Steps
+    row_counts: dict[str, int]
+    fleads: future.FutureLeads
+    drift: future.Drift | None
+
+
 def _vendor_loop(
-    out_dir: Path,
+    world: _World,
     vintages: tuple[Vintage, ...],
-    gen: dict[str, np.random.Generator],
-    rngs: dict[str, np.random.SeedSequence],
+    later: tuple[Vintage, ...],
     spine: crm.LeadSpine,
     pool: np.ndarray,
     firm_crds: np.ndarray,
-    n_reps: int,
-    scale: float,
-    steps: _Steps,
-    row_counts: dict[str, int],
 ) -> tuple[dict[str, Any], np.ndarray, dict[str, np.ndarray]]:
-    """Evolve, render and write each vintage; gather each lead's as-of rep and features."""
+    """Evolve, render and write each vintage; gather each lead's as-of rep and features.
+
+    History vintages go to ``vendor/``; future ones (``later``) to their delivery day's folder.
+    """
+    gen, rngs, n_reps, scale = world.gen, world.rngs, world.n_reps, world.scale
+    every = vintages + later
     n_leads = len(spine.contact_s)
-    evolve_rng = [np.random.default_rng(s) for s in rngs["evolve"].spawn(len(vintages))]
-    render_rng = [np.random.default_rng(s) for s in rngs["render"].spawn(len(vintages))]
+    evolve_rng = [np.random.default_rng(s) for s in rngs["evolve"].spawn(len(every))]
+    render_rng = [np.random.default_rng(s) for s in rngs["render"].spawn(len(every))]
     firms = init_firms(gen["firms"], _n(N_FIRMS, scale, 5), firm_crds)
     names = firm_names(firms["name"])
     day0 = vintages[0].snapshot_day
@@ -228,7 +231,7 @@ def _vendor_loop(
     rep_crd = np.zeros(n_leads, dtype=np.int64)
     feats = {k: np.zeros(n_leads) for k in FEATURES}
     stats: dict[str, Any] = {}
-    for v, vintage in enumerate(vintages):
+    for v, vintage in enumerate(every):
         if v > 0:
             evolve_firms(evolve_rng[v], firms)
             n_join = n_reps - round(0.98 * len(reps)) + round(0.001 * n_reps * v)
@@ -236,69 +239,63 @@ def _vendor_loop(
             new_crds = pool[cursor : cursor + n_join]
             cursor += n_join
             reps = evolve_reps(
-                evolve_rng[v],
-                reps,
-                firms,
-                vintages[v - 1].snapshot_day,
-                vintage.snapshot_day,
+                evolve_rng[v], reps, firms, every[v - 1].snapshot_day, vintage.snapshot_day,
                 new_crds,
-            )
-        idx = np.flatnonzero((spine.asof == v) | ((spine.asof < 0) if v == 0 else False))
-        rows = _pick_reps(gen["pick"], reps, used, len(idx))
-        rep_crd[idx] = reps["crd"][rows]
-        for k, values in _lead_features(reps, firms, rows).items():
-            feats[k][idx] = values
-        firms_table, fstats = render_firms(render_rng[v], firms, names, vintage)
-        write_csv(firms_table, out_dir / VENDOR_DIR / f"firms_{vintage.label}.csv")
-        del firms_table
-        steps(f"firms {vintage.label}")
-        n_dup = _n(N_REP_DUPLICATES, scale)
-        reps_table, rstats = render_reps(render_rng[v], reps, firms, names, vintage, n_dup)
-        write_csv(reps_table, out_dir / VENDOR_DIR / f"reps_{vintage.label}.csv")
-        del reps_table
-        steps(f"reps {vintage.label}")
-        row_counts[f"{VENDOR_DIR}/firms_{vintage.label}.csv"] = fstats.rows
-        row_counts[f"{VENDOR_DIR}/reps_{vintage.label}.csv"] = rstats.rows
-        stats[vintage.label] = {"reps": rstats.to_dict(), "firms": fstats.to_dict()}
+            )  # fmt: skip
+        if v < len(vintages):
+            idx = np.flatnonzero((spine.asof == v) | ((spine.asof < 0) if v == 0 else False))
+            rows = _pick_reps(gen["pick"], reps, used, len(idx))
+            rep_crd[idx] = reps["crd"][rows]
+            for k, values in _lead_features(reps, firms, rows).items():
+                feats[k][idx] = values
+        _pick_future(world.fleads, v, reps, firms, used)
+        rendered = _render_vintage(
+            world, vintage, v >= len(vintages), firms, reps, names, render_rng[v]
+        )
+        if v < len(vintages):  # planted.json describes the history only
+            stats[vintage.label] = rendered
     if cursor > len(pool) - n_leads:
         raise RuntimeError("CRD pool exhausted: unknown CRDs would collide with real ones")
     return stats, rep_crd, feats
 
 
-def _manifest(
-    out_dir: Path,
-    seed: int,
-    scale: float,
-    signal: str,
-    intercept: float,
-    vintages: tuple[Vintage, ...],
-    row_counts: dict[str, int],
-) -> WorldManifest:
-    files = sorted(
-        p for d in (VENDOR_DIR, CRM_DIR, TRUTH_DIR) for p in (out_dir / d).iterdir() if p.is_file()
-    )
-    rel = [p.relative_to(out_dir).as_posix() for p in files if not p.name.startswith(".")]
-    manifest = WorldManifest(
-        seed=seed,
-        scale=scale,
-        signal=signal,
-        as_of=iso_ts(int(AS_OF.timestamp())),
-        delivery_lag_days=DELIVERY_LAG_DAYS,
-        label_window_days=LABEL_WINDOW_DAYS,
-        intercept=round(intercept, 6),
-        vintages=tuple(
-            VintageInfo(
-                snapshot_as_of=v.snapshot_as_of.isoformat(),
-                processed_at=None if v.processed_at_s is None else iso_ts(v.processed_at_s),
-                available_at=iso_ts(v.available_at_s),
-                reps_file=f"{VENDOR_DIR}/reps_{v.label}.csv",
-                firms_file=f"{VENDOR_DIR}/firms_{v.label}.csv",
-            )
-            for v in vintages
-        ),
-        row_counts=dict(sorted(row_counts.items())),
-        sha256={name: sha256_file(out_dir / name) for name in rel},
-        out_dir=out_dir,
-    )
-    write_json(out_dir / "manifest.json", manifest.to_dict())
-    return manifest
+def _pick_future(
+    leads: future.FutureLeads, v: int, reps: Population, firms: Population, used: np.ndarray
+) -> None:
+    idx = np.flatnonzero((leads.spine.asof == v) | ((leads.spine.asof < 0) if v == 0 else False))
+    if len(idx):
+        rows = _pick_reps(leads.pick_rng, reps, used, len(idx))
+        future.pick_future(leads, v, reps, used, _lead_features(reps, firms, rows), rows, idx)
+
+
+def _render_vintage(
+    world: _World,
+    vintage: Vintage,
+    is_future: bool,
+    firms: Population,
+    reps: Population,
+    names: pa.Array,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
+    """Render and write one vintage's two files (drift applied to future ones)."""
+    folder = VENDOR_DIR
+    if is_future:
+        folder = f"{future.day_folder((vintage.available_at_s - AS_OF_S) // DAY_S)}/{VENDOR_DIR}"
+    planted = future.vintage_drift(world.drift, vintage) if is_future else None
+    shown = firms
+    if planted == "aum_shift":
+        shown = Population({**firms.cols, "total": firms["total"] * future.AUM_SHIFT_FACTOR})
+    firms_table, fstats = render_firms(rng, shown, names, vintage)
+    firms_table = future.blank_dropped(firms_table, "firms", planted)
+    write_csv(firms_table, world.out_dir / folder / f"firms_{vintage.label}.csv")
+    del firms_table
+    world.steps(f"firms {vintage.label}")
+    n_dup = _n(N_REP_DUPLICATES, world.scale)
+    reps_table, rstats = render_reps(rng, reps, shown, names, vintage, n_dup)
+    reps_table = future.blank_dropped(reps_table, "reps", planted)
+    write_csv(reps_table, world.out_dir / folder / f"reps_{vintage.label}.csv")
+    del reps_table
+    world.steps(f"reps {vintage.label}")
+    world.row_counts[f"{folder}/firms_{vintage.label}.csv"] = fstats.rows
+    world.row_counts[f"{folder}/reps_{vintage.label}.csv"] = rstats.rows
+    return {"reps": rstats.to_dict(), "firms": fstats.to_dict()}
