@@ -22,7 +22,7 @@ from leadscore.ingest.sql import Source
 from leadscore.warehouse import Warehouse
 
 #: Top-level entries of a delivery folder that ingest knows and does not read.
-NOT_READ: Final = frozenset({"truth", "manifest.json"})
+NOT_READ: Final = frozenset({"truth", "future", "manifest.json"})
 #: Confidence of the cast-failure test: fail only when the rate is above the limit at 95%.
 CAST_CONFIDENCE: Final = 0.95
 _LINEAGE: Final = ("_source_file", "_source_row")
