@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -29,6 +30,9 @@ from leadscore.daily.run import DailyContext, DailyRun, Hook, run_daily
 from leadscore.daily.scoring import Models
 from leadscore.io import write_json
 from leadscore.warehouse import Warehouse, open_warehouse
+
+if TYPE_CHECKING:
+    from leadscore.bundle import Bundle
 
 
 def _console(console: Console | None) -> Console:
@@ -97,17 +101,55 @@ def stage_daily(
 ) -> DailyRun:
     """Load the models, open the warehouse and run one day."""
     models = load_models(cfg)
+    con = _console(console)
+    at = as_of.astimezone(UTC)
     with _warehouse(cfg) as wh:
-        ctx = DailyContext(wh, cfg, models, as_of.astimezone(UTC), daily_dir(cfg), shadow, hooks)
+        # 1. the champion: merge, score, export, record, hooks
+        ctx = DailyContext(wh, cfg, models, at, daily_dir(cfg), shadow, hooks)
         run = run_daily(ctx, raw=raw, backfill=backfill)
+        _print_run(run, con)
+        # 2. challengers in shadow: the same open leads, stored with the shadow flag, never
+        #    exported (the champion's fallback scores their unmatched leads)
+        for bundle in _shadow_bundles(wh):
+            # the fallback's rows of this pass get their own version label, so they never
+            # touch the champion's (exported) fallback rows
+            fallback = replace(
+                models.fallback, version=f"{models.fallback.version}@{bundle.version}"
+            )
+            shadow_models = Models(bundle, fallback, models.catalog)
+            shadow_ctx = DailyContext(wh, cfg, shadow_models, at, daily_dir(cfg), True)
+            _print_run(run_daily(shadow_ctx, backfill=True), con)
+        # 3. is a refresh due?
+        for reason in _refresh_reasons(wh, cfg, at):
+            con.print(f"refresh due: {reason}")
+    return run
+
+
+def _print_run(run: DailyRun, con: Console) -> None:
     s = run.score
     rate = "-" if s.success_rate is None else f"{s.success_rate:.1%}"
-    _console(console).print(
-        f"{run.run_id}: considered {s.n_considered}, scored {s.n_scored_main} + fallback "
-        f"{s.n_scored_fallback}, rejected {s.n_rejected}, success {rate}; open {run.n_open}, "
-        f"exported {run.n_exported}; {run.wall_seconds:.1f}s"
+    con.print(
+        f"{run.run_id} ({run.model_version}): considered {s.n_considered}, scored "
+        f"{s.n_scored_main} + fallback {s.n_scored_fallback}, rejected {s.n_rejected}, success "
+        f"{rate}; open {run.n_open}, exported {run.n_exported}; {run.wall_seconds:.1f}s"
     )
-    return run
+
+
+def _shadow_bundles(wh: Warehouse) -> list[Bundle]:
+    """Bundles of the registry's shadow models (verified), none without a registry."""
+    from leadscore.registry.store import MODEL_REGISTRY, shadow_models
+    from leadscore.registry.verify import load_verified
+
+    if not wh.table_exists(MODEL_REGISTRY):
+        return []
+    return [load_verified(record) for record in shadow_models(wh)]
+
+
+def _refresh_reasons(wh: Warehouse, cfg: Settings, as_of: datetime) -> list[str]:
+    from leadscore.registry.lifecycle import refresh_due
+    from leadscore.registry.store import MODEL_REGISTRY
+
+    return refresh_due(wh, cfg, as_of) if wh.table_exists(MODEL_REGISTRY) else []
 
 
 def stage_calls(
