@@ -306,3 +306,68 @@ def test_a_vintage_that_knows_an_unknown_crd_moves_the_lead_to_the_main_model(
     score = _query(cfg, f"SELECT * FROM lead_scores WHERE lead_id = '{unknown}' AND "
                    f"model_version = '{run.model_version}'")  # fmt: skip
     assert score.iloc[0]["reps_snapshot_quarter"].isoformat() == "2025-10-01"
+
+
+def _versions_of_run(cfg: Settings, run_id: str) -> set[str]:
+    rows = _query(cfg, f"SELECT DISTINCT model_version FROM lead_scores WHERE run_id = '{run_id}'")
+    return {v.removesuffix("-fallback") for v in rows["model_version"]}
+
+
+def test_registry_lifecycle_through_daily_shadow_promote_rollback(
+    trained: Project, tmp_path: Path
+) -> None:
+    """A challenger in the registry's shadow scores the same open leads (never exported);
+    after promotion the daily run scores with it; after rollback with the old champion."""
+    from leadscore.registry.lifecycle import promote, rollback
+    from leadscore.registry.store import register, set_status
+
+    project = _copy(trained, tmp_path / "lifecycle")
+    cfg = _cfg(project.root)
+    champion = latest_bundle_path(cfg)
+    challenger = champion.with_name("v-challenger")
+    shutil.copytree(champion, challenger)  # same weights under another name: a stand-in
+    manifest = json.loads((challenger / "manifest.json").read_text())
+    (challenger / "manifest.json").write_text(json.dumps({**manifest, "version": "v-challenger"}))
+    day = [project.as_of + timedelta(days=k) for k in range(1, 5)]
+    folder = [project.raw / "future" / (d - timedelta(days=1)).date().isoformat() for d in day]
+    wh = open_warehouse(cfg.warehouse)
+    try:
+        register(wh, challenger, day[0])
+        set_status(wh, "v-challenger", "shadow", "lifecycle test", day[0])
+    finally:
+        wh.close()
+    # day 1: the champion scores and exports, the challenger shadows the same open leads
+    run = stage_daily(cfg, day[0], raw=folder[0])
+    assert run.model_version == champion.name
+    assert _versions_of_run(cfg, run.run_id) <= {champion.name}
+    shadow = _query(cfg, "SELECT * FROM lead_scores WHERE model_version = 'v-challenger'")
+    open_now = call_list(open_warehouse(cfg.warehouse, read_only=True), cfg, day[0], champion.name)
+    assert len(shadow) > 0 and shadow["shadow"].all()
+    shadowed = _query(
+        cfg, "SELECT lead_id FROM lead_scores WHERE model_version LIKE '%v-challenger'"
+    )
+    assert set(open_now["lead_id"]) <= set(shadowed["lead_id"])
+    exported = {
+        row["Lead_Score_Model_Version__c"]
+        for path in (cfg.project.reports_dir / "daily").glob("salesforce_upsert_*.csv")
+        for row in csv.DictReader(path.open())
+    }
+    assert exported and not any("challenger" in v for v in exported)
+    # day 2: promoted, the challenger is the model that scores
+    wh = open_warehouse(cfg.warehouse)
+    try:
+        promote(wh, cfg, "v-challenger", day[1], override_reason="lifecycle test")
+    finally:
+        wh.close()
+    run = stage_daily(cfg, day[1], raw=folder[1])
+    assert run.model_version == "v-challenger"
+    assert _versions_of_run(cfg, run.run_id) <= {"v-challenger", f"{champion.name}"}
+    # day 3: rolled back, the first champion scores again
+    wh = open_warehouse(cfg.warehouse)
+    try:
+        rollback(wh, day[2], "lifecycle test")
+    finally:
+        wh.close()
+    run = stage_daily(cfg, day[2], raw=folder[2])
+    assert run.model_version == champion.name and latest_bundle_path(cfg) == champion
+    assert _versions_of_run(cfg, run.run_id) <= {champion.name}

@@ -20,6 +20,7 @@ from rich.table import Table
 from leadscore.config import Settings
 from leadscore.daily import store
 from leadscore.daily.fallback import (
+    FallbackError,
     FallbackModel,
     load_fallback,
     read_history,
@@ -87,7 +88,14 @@ def load_models(cfg: Settings) -> Models:
     from leadscore.pipeline import latest_bundle_path
 
     path = latest_bundle_path(cfg)
-    return Models(load_bundle(path), load_fallback(path), load_catalog())
+    try:
+        fallback = load_fallback(path)
+    except FallbackError as exc:
+        if not str(exc).startswith("no fallback model"):
+            raise  # changed or unreadable: refuse, never retrain over evidence
+        # a newly promoted champion has none yet: train it from the history, as `fallback` does
+        fallback = stage_fallback(cfg)
+    return Models(load_bundle(path), fallback, load_catalog())
 
 
 def stage_daily(
