@@ -191,16 +191,40 @@ def join_drivers(positive: Sequence[Driver], negative: Sequence[Driver], max_cha
     strongest negative outranks the 4th positive), and an item that cannot fit alone is cut
     with ``...``.
     """
-    priority = _priority(len(positive), len(negative))
+    return fit_items([_item(d) for d in positive], [_item(d) for d in negative], max_chars)
+
+
+def fit_items(ups: Sequence[str], downs: Sequence[str], max_chars: int) -> str:
+    """:func:`join_drivers` on items already rendered (``"<text> (+0.42)"``), strongest first.
+
+    Lengths are added up instead of rendering each trial: dropping an item never makes the
+    line longer, so when everything fits, everything is kept.
+    """
+    full = _render(ups, downs, None)
+    if len(full) <= max_chars:
+        return full
     kept: set[tuple[str, int]] = set()
-    for key in priority:
-        trial = kept | {key}
-        if len(_render(positive, negative, trial)) <= max_chars:
-            kept = trial
-    text = _render(positive, negative, kept)
+    sizes = {"+": [len(x) for x in ups], "-": [len(x) for x in downs]}
+    used = {"+": (0, 0), "-": (0, 0)}  # side -> (number kept, characters of their items)
+    priority = _priority(len(ups), len(downs))
+    for side, i in priority:
+        n, chars = used[side]
+        trial = {**used, side: (n + 1, chars + sizes[side][i])}
+        if _length(trial) <= max_chars:
+            kept.add((side, i))
+            used = trial
     if not kept and priority:  # even the strongest driver alone is too long
-        text = _render(positive, negative, {priority[0]})
+        kept = {priority[0]}
+    text = _render(ups, downs, kept)
     return text if len(text) <= max_chars else text[: max_chars - len(_ELLIPSIS)] + _ELLIPSIS
+
+
+def _length(used: dict[str, tuple[int, int]]) -> int:
+    """Length of the rendered line with ``used[side] = (items kept, their characters)``."""
+    (n_up, up_chars), (n_down, down_chars) = used["+"], used["-"]
+    total = (len("Up: ") + up_chars + 2 * (n_up - 1)) if n_up else 0
+    total += (len("Down: ") + down_chars + 2 * (n_down - 1)) if n_down else 0
+    return total + (len(" | ") if n_up and n_down else 0)
 
 
 def _priority(n_pos: int, n_neg: int) -> list[tuple[str, int]]:
@@ -216,11 +240,11 @@ def _priority(n_pos: int, n_neg: int) -> list[tuple[str, int]]:
     return order
 
 
-def _render(
-    positive: Sequence[Driver], negative: Sequence[Driver], kept: set[tuple[str, int]]
-) -> str:
-    ups = [_item(d) for i, d in enumerate(positive) if ("+", i) in kept]
-    downs = [_item(d) for i, d in enumerate(negative) if ("-", i) in kept]
+def _render(ups: Sequence[str], downs: Sequence[str], kept: set[tuple[str, int]] | None) -> str:
+    """The line with the kept items (every item when ``kept`` is None)."""
+    if kept is not None:
+        ups = [x for i, x in enumerate(ups) if ("+", i) in kept]
+        downs = [x for i, x in enumerate(downs) if ("-", i) in kept]
     parts = []
     if ups:
         parts.append("Up: " + "; ".join(ups))
