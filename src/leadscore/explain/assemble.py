@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _json_text  # what json.dumps uses
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -55,16 +56,10 @@ class _Phrases:
     def __init__(self, names: Sequence[str], catalog: Catalog) -> None:
         self.labels = [display_of(catalog, name) for name in names]
         self.features = [json.dumps(name) for name in names]
-        self.cache: list[dict[tuple[type, str], tuple[str, str]]] = [{} for _ in names]
 
-    def get(self, j: int, value: object) -> tuple[str, str]:
-        key = (type(value), repr(value))  # repr tells -0.0 from 0.0 and 1 from True
-        hit = self.cache[j].get(key)
-        if hit is None:
-            hit = self.cache[j][key] = self._build(j, value)
-        return hit
-
-    def _build(self, j: int, value: object) -> tuple[str, str]:
+    def build(self, j: int, value: object) -> tuple[str, str]:
+        """Words for column ``j`` at ``value`` and the rest of its JSON entry after the
+        contribution (keys sorted: contribution, feature, text, value)."""
         if isinstance(value, np.generic):
             value = value.item()
         label, unit = self.labels[j]
@@ -72,12 +67,49 @@ class _Phrases:
         # Driver.to_dict: a value that is not a plain number, bool or text is written as text
         if value is not None and not isinstance(value, bool | int | float | str):
             value = str(value)
-        tail = f',"feature":{self.features[j]},"text":{json.dumps(text)},'
-        return text, tail + f'"value":{json.dumps(value, default=str)}}}'
+        tail = f',"feature":{self.features[j]},"text":{_json_text(text)},'
+        return text, tail + f'"value":{_json_scalar(value)}}}'
+
+    def column(
+        self, j: int, cells: np.ndarray, floats: np.ndarray | None
+    ) -> tuple[list[str], list[str]]:
+        """Phrases of column ``j`` at ``cells`` (object values); ``floats`` holds the same
+        values as float64 when the column is float, so distinct values are found by their
+        bits (-0.0 and 0.0 stay apart, as their JSON differs)."""
+        if floats is not None:
+            _, first, inverse = np.unique(
+                floats.view(np.int64), return_index=True, return_inverse=True
+            )
+            built = [self.build(j, cells[k]) for k in first.tolist()]
+            return [built[k][0] for k in inverse.tolist()], [built[k][1] for k in inverse.tolist()]
+        cache: dict[tuple[type, str], tuple[str, str]] = {}
+        texts, tails = [], []
+        for value in cells.tolist():
+            key = (type(value), repr(value))  # repr tells 1 from True and 1 from 1.0
+            hit = cache.get(key)
+            if hit is None:
+                hit = cache[key] = self.build(j, value)
+            texts.append(hit[0])
+            tails.append(hit[1])
+        return texts, tails
 
 
 def _json_float(x: float) -> str:
-    return repr(x) if math.isfinite(x) else json.dumps(x)
+    """``json.dumps`` of a float (``repr``; NaN and infinities as ``json`` writes them)."""
+    return float.__repr__(x) if math.isfinite(x) else json.dumps(x)
+
+
+def _json_scalar(value: object) -> str:
+    """``json.dumps(value, default=str)`` of a driver's value, the common types directly."""
+    if isinstance(value, str):
+        return _json_text(value)
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, float):
+        return _json_float(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    return json.dumps(value, default=str)
 
 
 def driver_columns(
@@ -89,27 +121,52 @@ def driver_columns(
     """
     names = [str(c) for c in folded.columns]
     contrib = folded.to_numpy(dtype=float)
+    n_pos, n_neg = cfg.drivers_positive, cfg.drivers_negative
+    up, down = rank_drivers(contrib, names, n_pos, n_neg)
+    # 1. the driver cells, row by row: a row's positives (strongest first), then its negatives
+    candidates = np.concatenate([up, down], axis=1)
+    chosen = np.take_along_axis(contrib, candidates, axis=1)
+    keep = np.concatenate([chosen[:, :n_pos] > 0, chosen[:, n_pos:] < 0], axis=1)
+    rows, slots = np.nonzero(keep)
+    cols = candidates[rows, slots]
+    # 2. words and JSON of each cell, built once per distinct value of a column
+    texts, tails = _cell_phrases(_Phrases(names, catalog), folded, df, rows, cols)
+    items, entries = [], []
+    for text, tail, c in zip(texts, tails, contrib[rows, cols].tolist(), strict=True):
+        items.append(f"{text} ({c:+.2f})")
+        entries.append('{"contribution":' + _json_float(c) + tail)
+    # 3. per row: the line that fits the field, and the JSON
+    n_up = keep[:, :n_pos].sum(axis=1).tolist()
+    n_down = keep[:, n_pos:].sum(axis=1).tolist()
+    out_texts, out_jsons, at = [], [], 0
+    for u, d in zip(n_up, n_down, strict=True):
+        mid, end = at + u, at + u + d
+        out_texts.append(fit_items(items[at:mid], items[mid:end], cfg.max_drivers_chars))
+        out_jsons.append(
+            '{"negative":[' + ",".join(entries[mid:end]) + '],"positive":['
+            + ",".join(entries[at:mid]) + "]}"
+        )  # fmt: skip
+        at = end
+    return DriverColumns(out_texts, out_jsons)
+
+
+def _cell_phrases(
+    phrases: _Phrases, folded: pd.DataFrame, df: pd.DataFrame, rows: np.ndarray, cols: np.ndarray
+) -> tuple[list[str], list[str]]:
+    """(text, JSON tail) of every cell ``(rows[k], cols[k])``, in that order."""
     values = df.reindex(columns=folded.columns).to_numpy(dtype=object)
-    up, down = rank_drivers(contrib, names, cfg.drivers_positive, cfg.drivers_negative)
-    phrases = _Phrases(names, catalog)
-    texts: list[str] = []
-    jsons: list[str] = []
-    for row, vals, ups, downs in zip(
-        contrib.tolist(), values, up.tolist(), down.tolist(), strict=True
-    ):
-        items: tuple[list[str], list[str]] = ([], [])
-        entries: tuple[list[str], list[str]] = ([], [])
-        for side, cols in (
-            (0, [j for j in ups if row[j] > 0]),
-            (1, [j for j in downs if row[j] < 0]),
-        ):
-            for j in cols:
-                c = row[j]
-                text, tail = phrases.get(j, vals[j])
-                items[side].append(f"{text} ({c:+.2f})")
-                entries[side].append('{"contribution":' + _json_float(c) + tail)
-        texts.append(fit_items(items[0], items[1], cfg.max_drivers_chars))
-        jsons.append(
-            '{"negative":[' + ",".join(entries[1]) + '],"positive":[' + ",".join(entries[0]) + "]}"
-        )
-    return DriverColumns(texts, jsons)
+    texts: list[str] = [""] * len(rows)
+    tails: list[str] = [""] * len(rows)
+    for j, name in enumerate(folded.columns):
+        at = np.flatnonzero(cols == j)
+        if not len(at):
+            continue
+        column = df[name] if name in df.columns else None
+        floats = None
+        if column is not None and column.dtype == np.float64:
+            floats = np.ascontiguousarray(column.to_numpy()[rows[at]])
+        col_texts, col_tails = phrases.column(j, values[rows[at], j], floats)
+        for k, text, tail in zip(at.tolist(), col_texts, col_tails, strict=True):
+            texts[k] = text
+            tails[k] = tail
+    return texts, tails

@@ -7,6 +7,7 @@ text always fits the Salesforce field (255 characters by default).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -200,34 +201,36 @@ def fit_items(ups: Sequence[str], downs: Sequence[str], max_chars: int) -> str:
     Lengths are added up instead of rendering each trial: dropping an item never makes the
     line longer, so when everything fits, everything is kept.
     """
-    full = _render(ups, downs, None)
-    if len(full) <= max_chars:
-        return full
+    up_sizes, down_sizes = [len(x) for x in ups], [len(x) for x in downs]
+    if _length(len(ups), sum(up_sizes), len(downs), sum(down_sizes)) <= max_chars:
+        return _render(ups, downs, None)
+    sizes = {"+": up_sizes, "-": down_sizes}
+    count, chars = {"+": 0, "-": 0}, {"+": 0, "-": 0}  # items kept per side, their characters
     kept: set[tuple[str, int]] = set()
-    sizes = {"+": [len(x) for x in ups], "-": [len(x) for x in downs]}
-    used = {"+": (0, 0), "-": (0, 0)}  # side -> (number kept, characters of their items)
     priority = _priority(len(ups), len(downs))
     for side, i in priority:
-        n, chars = used[side]
-        trial = {**used, side: (n + 1, chars + sizes[side][i])}
-        if _length(trial) <= max_chars:
+        count[side] += 1
+        chars[side] += sizes[side][i]
+        if _length(count["+"], chars["+"], count["-"], chars["-"]) <= max_chars:
             kept.add((side, i))
-            used = trial
+        else:
+            count[side] -= 1
+            chars[side] -= sizes[side][i]
     if not kept and priority:  # even the strongest driver alone is too long
         kept = {priority[0]}
     text = _render(ups, downs, kept)
     return text if len(text) <= max_chars else text[: max_chars - len(_ELLIPSIS)] + _ELLIPSIS
 
 
-def _length(used: dict[str, tuple[int, int]]) -> int:
-    """Length of the rendered line with ``used[side] = (items kept, their characters)``."""
-    (n_up, up_chars), (n_down, down_chars) = used["+"], used["-"]
-    total = (len("Up: ") + up_chars + 2 * (n_up - 1)) if n_up else 0
-    total += (len("Down: ") + down_chars + 2 * (n_down - 1)) if n_down else 0
-    return total + (len(" | ") if n_up and n_down else 0)
+def _length(n_up: int, up_chars: int, n_down: int, down_chars: int) -> int:
+    """Length of the rendered line with ``n_up`` items of ``up_chars`` characters, etc."""
+    total = (4 + up_chars + 2 * (n_up - 1)) if n_up else 0  # "Up: " and "; " between items
+    total += (6 + down_chars + 2 * (n_down - 1)) if n_down else 0  # "Down: "
+    return total + (3 if n_up and n_down else 0)  # " | "
 
 
-def _priority(n_pos: int, n_neg: int) -> list[tuple[str, int]]:
+@functools.cache
+def _priority(n_pos: int, n_neg: int) -> tuple[tuple[str, int], ...]:
     order: list[tuple[str, int]] = []
     pos = [("+", i) for i in range(n_pos)]
     neg = [("-", i) for i in range(n_neg)]
@@ -237,7 +240,7 @@ def _priority(n_pos: int, n_neg: int) -> list[tuple[str, int]]:
         del pos[:2]
         order.extend(neg[:1])
         del neg[:1]
-    return order
+    return tuple(order)
 
 
 def _render(ups: Sequence[str], downs: Sequence[str], kept: set[tuple[str, int]] | None) -> str:
