@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from leadscore.explain.drivers import display_of, driver_text, fit_items
+from leadscore.explain.drivers import _ELLIPSIS, _priority, display_of, driver_text
 
 if TYPE_CHECKING:
     from leadscore.catalog import Catalog
@@ -99,6 +99,11 @@ def _json_float(x: float) -> str:
     return float.__repr__(x) if math.isfinite(x) else json.dumps(x)
 
 
+def _json_floats(values: list[float]) -> list[str]:
+    """``json.dumps`` of each float, in one call (no float's text contains ``", "``)."""
+    return json.dumps(values)[1:-1].split(", ") if values else []
+
+
 def _json_scalar(value: object) -> str:
     """``json.dumps(value, default=str)`` of a driver's value, the common types directly."""
     if isinstance(value, str):
@@ -131,23 +136,88 @@ def driver_columns(
     cols = candidates[rows, slots]
     # 2. words and JSON of each cell, built once per distinct value of a column
     texts, tails = _cell_phrases(_Phrases(names, catalog), folded, df, rows, cols)
-    items, entries = [], []
-    for text, tail, c in zip(texts, tails, contrib[rows, cols].tolist(), strict=True):
-        items.append(f"{text} ({c:+.2f})")
-        entries.append('{"contribution":' + _json_float(c) + tail)
-    # 3. per row: the line that fits the field, and the JSON
+    values = contrib[rows, cols].tolist()
+    items = [f"{text} ({c:+.2f})" for text, c in zip(texts, values, strict=True)]
+    entries = [
+        '{"contribution":' + c + tail for c, tail in zip(_json_floats(values), tails, strict=True)
+    ]
+    # 3. per row: the line that fits the field (which items fit: decided for all rows at
+    #    once), and the JSON
+    fits = _fitting(keep, rows, slots, items, n_pos, cfg.max_drivers_chars)[rows, slots].tolist()
     n_up = keep[:, :n_pos].sum(axis=1).tolist()
     n_down = keep[:, n_pos:].sum(axis=1).tolist()
     out_texts, out_jsons, at = [], [], 0
     for u, d in zip(n_up, n_down, strict=True):
         mid, end = at + u, at + u + d
-        out_texts.append(fit_items(items[at:mid], items[mid:end], cfg.max_drivers_chars))
+        out_texts.append(
+            _line(
+                items[at:mid], items[mid:end], fits[at:mid], fits[mid:end], cfg.max_drivers_chars
+            )
+        )
         out_jsons.append(
             '{"negative":[' + ",".join(entries[mid:end]) + '],"positive":['
             + ",".join(entries[at:mid]) + "]}"
         )  # fmt: skip
         at = end
     return DriverColumns(out_texts, out_jsons)
+
+
+def _fitting(
+    keep: np.ndarray,
+    rows: np.ndarray,
+    slots: np.ndarray,
+    items: list[str],
+    n_pos: int,
+    max_chars: int,
+) -> np.ndarray:
+    """Which driver slots of every row stay in its line: the greedy of
+    :func:`~leadscore.explain.drivers.fit_items`, one priority step at a time over all rows.
+
+    A row's own priority order is the full order with its absent slots left out, and a slot
+    is kept when the line with it still fits, so stepping through the full order is the same.
+    """
+    sizes = np.zeros(keep.shape, dtype=np.int64)
+    sizes[rows, slots] = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
+    n = len(keep)
+    count = {"+": np.zeros(n, np.int64), "-": np.zeros(n, np.int64)}
+    chars = {"+": np.zeros(n, np.int64), "-": np.zeros(n, np.int64)}
+    fits = np.zeros(keep.shape, dtype=bool)
+    for side, i in _priority(n_pos, keep.shape[1] - n_pos):
+        slot = i if side == "+" else n_pos + i
+        trial_count = {**count, side: count[side] + 1}
+        trial_chars = {**chars, side: chars[side] + sizes[:, slot]}
+        ok = keep[:, slot] & (_lengths(trial_count, trial_chars) <= max_chars)
+        count[side] = np.where(ok, trial_count[side], count[side])
+        chars[side] = np.where(ok, trial_chars[side], chars[side])
+        fits[:, slot] = ok
+    return fits
+
+
+def _lengths(count: dict[str, np.ndarray], chars: dict[str, np.ndarray]) -> np.ndarray:
+    """Length of each row's line with ``count[side]`` items of ``chars[side]`` characters."""
+    up = np.where(count["+"] > 0, 4 + chars["+"] + 2 * (count["+"] - 1), 0)  # "Up: ", "; "
+    down = np.where(count["-"] > 0, 6 + chars["-"] + 2 * (count["-"] - 1), 0)  # "Down: "
+    return up + down + np.where((count["+"] > 0) & (count["-"] > 0), 3, 0)  # " | "
+
+
+def _line(
+    ups: list[str], downs: list[str], up_fits: list[bool], down_fits: list[bool], max_chars: int
+) -> str:
+    """One row's line from the items that fit (as :func:`fit_items` renders it)."""
+    kept_ups = [x for x, ok in zip(ups, up_fits, strict=True) if ok]
+    kept_downs = [x for x, ok in zip(downs, down_fits, strict=True) if ok]
+    if not kept_ups and not kept_downs:
+        if not ups and not downs:
+            return ""
+        # even the strongest driver alone is too long: it is cut
+        kept_ups, kept_downs = (ups[:1], []) if ups else ([], downs[:1])
+    parts = []
+    if kept_ups:
+        parts.append("Up: " + "; ".join(kept_ups))
+    if kept_downs:
+        parts.append("Down: " + "; ".join(kept_downs))
+    text = " | ".join(parts)
+    return text if len(text) <= max_chars else text[: max_chars - len(_ELLIPSIS)] + _ELLIPSIS
 
 
 def _cell_phrases(
