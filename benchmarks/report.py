@@ -209,6 +209,11 @@ def _demo_lines(d: dict[str, Any] | None) -> list[str]:
     return [*lines, ""]
 
 
+#: The train steps in the order they run (the summary stores them with sorted keys).
+TRAIN_ORDER = ("prepare", "cv: feature filters", "cv: imbalance strategies", "tuning",
+               "cv: logistic baseline", "refit", "calibration", "evaluation")  # fmt: skip
+
+
 def _train_lines(steps: dict[str, Any] | None) -> list[str]:
     if not steps:
         return ["Train steps: not recorded (the folder's last `train` predates step timing)."]
@@ -216,7 +221,9 @@ def _train_lines(steps: dict[str, Any] | None) -> list[str]:
         "| train step | wall s | RSS at start MiB | peak RSS MiB |",
         "|---|---:|---:|---:|",
     ]
-    for name, r in steps.items():
+    order = [s for s in TRAIN_ORDER if s in steps] + sorted(set(steps) - set(TRAIN_ORDER))
+    for name in order:
+        r = steps[name]
         lines.append(
             f"| {name} | {_fmt(r.get('seconds'), 2)} | {_fmt(r.get('start_rss_mib'), 0)} "
             f"| {_fmt(r.get('peak_rss_mib'), 0)} |"
