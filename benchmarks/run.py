@@ -75,7 +75,9 @@ def run_stage(name: str, command: list[str], workdir: Path) -> dict[str, Any]:
     wrapped = command
     if GNU_TIME.exists():
         wrapped = [str(GNU_TIME), "-f", "%M", "-o", str(rss_file), *command]
-    env = {**os.environ, "COLUMNS": "120", "PYTHONPATH": str(REPO)}
+    # this checkout's code first (a worktree's venv may have another checkout installed)
+    paths = [str(REPO / "src"), str(REPO), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "COLUMNS": "120", "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     load_before = load_average()
     print(f"[bench] {name}: {' '.join(command)}  (load {load_before})", flush=True)
     with open(logs / f"{slug}.log", "w") as log:
