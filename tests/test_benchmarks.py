@@ -136,6 +136,7 @@ def test_benchmarks_page_is_generated_whole_from_results(tmp_path: Path) -> None
     assert "| scoring with drivers / raw pred_contribs throughput (wall) | 0.400 | >= 0.50 " \
         "| **no** |" in text  # fmt: skip
     assert "| row checks, rows/s (wall) | 250,000.000 | >= 200,000 | yes |" in text
+    assert "| row checks, rows/s (CPU) | 250,000.000 | >= 200,000 | yes |" in text
     assert "| explain / TreeSHAP time (CPU) | 2.333 | <= 2.0 | **no** |" in text
     assert "| tuning | 1.50 | 10 | 12 |" in text
     assert "Daily job: not measured in this run." in text
