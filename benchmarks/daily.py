@@ -114,11 +114,11 @@ def vintage_days(workdir: Path) -> list[dict[str, Any]]:
 def update_markdown(path: Path, section: str) -> None:
     """Replace (or append) the daily section of BENCHMARKS.md."""
     text = path.read_text()
-    block = f"{START}\n{section}\n{END}"
+    block = f"{START}\n## Daily run (one day's delivery)\n\n{section}\n{END}"
     if START in text and END in text:
         text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
     else:
-        text = text.rstrip() + "\n\n## Daily run (one day's delivery)\n\n" + block + "\n"
+        text = text.rstrip() + "\n\n" + block + "\n"
     write_text(path, text)
 
 

@@ -118,16 +118,28 @@ def _scoring_lines(s: dict[str, Any] | None, run: dict[str, Any] | None) -> list
         return ["Scoring throughput: not run."]
     lines = [
         f"{s['n_rows']:,} matched, checked leads, {s['n_features']} model features, "
-        f"best of {s['repeats']} (a path slower than 20 s runs once):",
+        f"best of {s['repeats']} (a path slower than 20 s runs once); CPU seconds count every "
+        "thread of the process:",
         "",
-        "| path | seconds | scores/s | × floor |",
-        "|---|---:|---:|---:|",
+        "| path | rows | wall s | CPU s | rows/s (wall) | × floor |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for row in s["paths"]:
         lines.append(
-            f"| {row['path']} | {row['seconds']:.4f} | {_fmt(row['scores_per_second'], 0)} "
+            f"| {row['path']} | {_fmt(row.get('n_rows', s['n_rows']))} | {row['seconds']:.4f} "
+            f"| {_fmt(row.get('cpu_seconds'), 4)} | {_fmt(row['scores_per_second'], 0)} "
             f"| {_fmt(row['ratio_to_floor'], 2)} |"
         )
+    e = s.get("explain")
+    if e:
+        lines += [
+            "",
+            f"Explain on {e['n_rows']:,} training rows: `explain_model` (contributions, "
+            "importance, plot, every row's drivers, cohorts, files) "
+            f"{e['explain_s']:.2f} s wall / {e['explain_cpu_s']:.2f} s CPU, against TreeSHAP "
+            f"alone (`compute_contributions`) {e['treeshap_s']:.2f} s wall / "
+            f"{e['treeshap_cpu_s']:.2f} s CPU.",
+        ]
     if run:
         lines += [
             "",
@@ -154,6 +166,87 @@ def _oracle_lines(o: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _targets_lines(results: dict[str, Any]) -> list[str]:
+    rows = list((results.get("scoring") or {}).get("targets") or [])
+    demo = results.get("whole_demo") or results.get("demo_summary")
+    if demo:
+        total = demo.get("wall_s", demo.get("total_s"))
+        source = (
+            "" if results.get("whole_demo") else " (stage seconds in the folder's summary.json)"
+        )
+        rows.append({"name": f"whole seed-scale demo, s{source}", "figure": total,
+                     "target": demo["target"], "met": demo["met"]})  # fmt: skip
+    daily = results.get("daily")
+    if daily and daily.get("days"):
+        worst = max(d["wall_s"] for d in daily["days"])
+        rows.append({"name": "daily job, one day's delivery, s (slowest day)", "figure": worst,
+                     "target": "<= 10", "met": worst <= 10})  # fmt: skip
+    if not rows:
+        return ["No target measured in this run."]
+    lines = ["| figure | measured | target | met? |", "|---|---:|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {_fmt(r['figure'], 3)} | {r['target']} | {_fmt(r['met'])} |"
+        )
+    if not daily:
+        lines += [
+            "",
+            "Daily job: no `logs/daily_bench.json` in the workdir (written by the daily-run "
+            "benchmark once the `daily` command exists), so not measured here.",
+        ]
+    return lines
+
+
+def _demo_lines(d: dict[str, Any] | None) -> list[str]:
+    if not d:
+        return []
+    lines = [
+        "### Demo stages (from the folder's `summary.json`, one `leadscore demo` process)",
+        "",
+        f"Model {d.get('model_version')}; total {d['total_s']:.1f} s (target {d['target']}).",
+        "",
+        "| stage | seconds |",
+        "|---|---:|",
+    ]
+    lines += [f"| {k} | {v:.2f} |" for k, v in d["stage_seconds"].items()]
+    return [*lines, ""]
+
+
+#: The train steps in the order they run (the summary stores them with sorted keys).
+TRAIN_ORDER = ("prepare", "cv: feature filters", "cv: imbalance strategies", "tuning",
+               "cv: logistic baseline", "refit", "calibration", "evaluation")  # fmt: skip
+
+
+def _train_lines(steps: dict[str, Any] | None) -> list[str]:
+    if not steps:
+        return ["Train steps: not recorded (the folder's last `train` predates step timing)."]
+    lines = [
+        "| train step | wall s | RSS at start MiB | peak RSS MiB |",
+        "|---|---:|---:|---:|",
+    ]
+    order = [s for s in TRAIN_ORDER if s in steps] + sorted(set(steps) - set(TRAIN_ORDER))
+    for name in order:
+        r = steps[name]
+        lines.append(
+            f"| {name} | {_fmt(r.get('seconds'), 2)} | {_fmt(r.get('start_rss_mib'), 0)} "
+            f"| {_fmt(r.get('peak_rss_mib'), 0)} |"
+        )
+    total = sum(float(r.get("seconds") or 0) for r in steps.values())
+    return [*lines, f"| **all steps** | {total:.2f} | | |"]
+
+
+def _daily_lines(daily: dict[str, Any] | None) -> list[str]:
+    if not daily or not daily.get("days"):
+        return ["Daily job: not measured in this run."]
+    lines = ["| as_of | wall s | leads scored | peak MiB |", "|---|---:|---:|---:|"]
+    for d in daily["days"]:
+        lines.append(
+            f"| {d['as_of'][:10]} | {d['wall_s']:.1f} | {d.get('n_scored')} "
+            f"| {_fmt(d.get('peak_mib'), 0)} |"
+        )
+    return lines
+
+
 def render_results(results: dict[str, Any]) -> str:
     """The Markdown between the results markers."""
     m = results["machine"]
@@ -167,9 +260,18 @@ def render_results(results: dict[str, Any]) -> str:
         f"{_load(m['load_average_start'])}, at end {_load(results.get('load_average_end'))} "
         "(the machine was shared with other jobs).",
         "",
+        "### Targets (ratios from one process, so the machine's load cancels out)",
+        "",
+        *_targets_lines(results),
+        "",
         "### Stages (each in its own process; peak RSS from GNU time)",
         "",
         *_stage_table(results),
+        "",
+        *_demo_lines(results.get("demo_summary")),
+        "### Train, per step (wall time and resident memory sampled every 50 ms)",
+        "",
+        *_train_lines(results.get("train_steps")),
         "",
         "### Point-in-time build: warehouse vs pandas",
         "",
@@ -182,15 +284,62 @@ def render_results(results: dict[str, Any]) -> str:
         "### Model quality vs the oracle",
         "",
         *_oracle_lines(results.get("oracle")),
+        "",
+        "### Daily job (one day's delivery)",
+        "",
+        *_daily_lines(results.get("daily")),
     ]
     return "\n".join(lines)
 
 
+HEADER = """# Benchmarks
+
+Generated by `python -m benchmarks.run` from its `results.json`; every figure below comes from
+that run (edit `benchmarks/report.py`, not this file).
+
+## How to reproduce
+
+`make bench` (= `.venv/bin/python -m benchmarks.run`; options `--scale 1.0`,
+`--workdir benchmarks/out`, `--skip-train`) generates the synthetic world into the workdir,
+writes its `leadscore.toml` as `leadscore demo` does, then runs each stage in its own process
+under GNU time (`/usr/bin/time -f %M`): `leadscore synth`, `ingest`, `build`, `train`
+(with `--override`, so a failed model gate still lets the later stages be measured),
+`explain`, `score --as-of <world as_of>`, `report`, then `python -m benchmarks.stage pandas`
+(the pandas `merge_asof` baseline, timed against `build_training_set` in the same process)
+and `python -m benchmarks.stage scoring` (throughput against `booster.predict` and
+`pred_contribs` on the same matrix, row checks on the rows as built, `explain_model` against
+TreeSHAP alone on the training rows; best of 3, wall and CPU seconds). Wall times include each
+process's start-up and imports. `python -m benchmarks.run --project DIR` runs only the
+`scoring` stage on a finished `leadscore demo` folder and adds the figures its runs recorded
+(`summary.json` stage seconds, the train steps in `reports/train/latest.json`, and
+`logs/daily_bench.json` from the daily-run benchmark).
+
+## Results
+"""
+
+
+def render_document(results: dict[str, Any]) -> str:
+    """The whole of ``BENCHMARKS.md``."""
+    return f"{HEADER}\n{START}\n{render_results(results)}\n{END}\n"
+
+
+#: Sections other generators own (``benchmarks.daily``, ``benchmarks.experiment``): kept as they
+#: are when this file is regenerated, each between its ``<!-- NAME:start/end -->`` markers.
+OWNED_SECTIONS = ("daily", "experiment")
+
+
 def update_markdown(path: Path, results: dict[str, Any]) -> None:
-    """Replace the text between the markers of ``path`` with the rendered results."""
-    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
-    if START not in text or END not in text:
-        text = text.rstrip() + f"\n\n{START}\n{END}\n"
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(f"{head}{START}\n{render_results(results)}\n{END}{tail}")
+    """Rewrite ``path`` from ``results`` (no hand-written part that could go stale), keeping
+    the generated sections of the other benchmark scripts."""
+    import re
+
+    from leadscore.io import write_text
+
+    old = path.read_text() if path.exists() else ""
+    kept = []
+    for name in OWNED_SECTIONS:
+        found = re.search(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", old, flags=re.S)
+        if found:
+            kept.append(found.group(0))
+    text = render_document(results).rstrip("\n")
+    write_text(path, "\n\n".join([text, *kept]) + "\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from benchmarks import pandas_pit
 from benchmarks.compare import compare_frames, read_warehouse_training_set
-from benchmarks.scoring import measure_throughput, scoring_frame
+from benchmarks.scoring import measure_explain, measure_throughput, ratios, scoring_frame
 from leadscore.catalog import load_catalog
 from leadscore.config import Settings, load_settings
 from leadscore.dataset import build_training_set
@@ -95,9 +96,10 @@ def run_pandas(cfg: Settings, repeats: int = 3) -> dict[str, Any]:
 
 
 def run_scoring(cfg: Settings, repeats: int = 3) -> dict[str, Any]:
-    """Scores per second of the floor, of scoring without and with drivers."""
+    """Scores per second of the floor, of scoring without and with drivers; row checks;
+    explain against TreeSHAP; the issue's targets as ratios from this one process."""
     from leadscore.bundle import load_bundle
-    from leadscore.pipeline import latest_bundle_path
+    from leadscore.pipeline import latest_bundle_path, read_training_frame
 
     catalog = load_catalog()
     bundle = load_bundle(latest_bundle_path(cfg))
@@ -106,14 +108,20 @@ def run_scoring(cfg: Settings, repeats: int = 3) -> dict[str, Any]:
     wh = open_warehouse(cfg.warehouse)
     try:
         start = time.perf_counter()
-        df = scoring_frame(wh, cfg, catalog, bundle, cfg.dataset.as_of)
+        built, df = scoring_frame(wh, cfg, catalog, bundle, cfg.dataset.as_of)
         build_s = time.perf_counter() - start
+        training = read_training_frame(wh)
     finally:
         wh.close()
+    scoring = measure_throughput(bundle, df, catalog, cfg, repeats, built)
+    explain = measure_explain(bundle, training, catalog, cfg, repeats)
     return {
         "model_version": bundle.version,
         "scoring_set_build_and_check_s": round(build_s, 4),
-        **measure_throughput(bundle, df, catalog, cfg, repeats),
+        **scoring,
+        "explain": explain,
+        "targets": ratios(scoring, explain),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 

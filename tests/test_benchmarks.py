@@ -101,3 +101,42 @@ def test_as_of_join_ties_and_exact_matches(contact: str, expected_quarter: str |
         assert joined.empty
     else:
         assert joined["reps_snapshot_quarter"].tolist() == [pd.Timestamp(expected_quarter)]
+
+
+def test_benchmarks_page_is_generated_whole_from_results(tmp_path: Path) -> None:
+    from benchmarks.report import update_markdown
+    from benchmarks.scoring import ratios
+
+    paths = [
+        {"path": name, "n_rows": n, "seconds": s, "cpu_seconds": c,
+         "scores_per_second": n / s, "ratio_to_floor": s / 0.1}
+        for name, n, s, c in [
+            ("booster.predict (floor)", 1000, 0.1, 0.1),
+            ("booster.predict pred_contribs", 1000, 2.0, 3.0),
+            ("check_rows (rows as built)", 1000, 0.004, 0.004),
+            ("score_frame (with drivers)", 1000, 5.0, 5.0),
+        ]
+    ]  # fmt: skip
+    explain = {"n_rows": 900, "explain_s": 3.0, "explain_cpu_s": 7.0, "treeshap_s": 2.0,
+               "treeshap_cpu_s": 3.0}  # fmt: skip
+    scoring = {"n_rows": 1000, "n_features": 3, "repeats": 3, "paths": paths, "explain": explain}
+    scoring["targets"] = ratios(scoring, explain)
+    results = {
+        "scale": 1.0, "seed": 42, "command": "python -m benchmarks.run", "stages": [],
+        "machine": {"date": "d", "cpu_model": "c", "nproc": 2, "memory_gib": 1, "os": "o",
+                    "python": "3", "packages": {}, "load_average_start": [1.0, 2.0, 3.0]},
+        "scoring": scoring, "train_steps": {"tuning": {"seconds": 1.5, "start_rss_mib": 10.0,
+                                                       "peak_rss_mib": 12.0}},
+    }  # fmt: skip
+    page = tmp_path / "BENCHMARKS.md"
+    page.write_text("# Benchmarks\n\n## Notes on this run\n\nA stale hand-written figure.\n")
+    update_markdown(page, results)
+    text = page.read_text()
+    assert "stale" not in text  # nothing survives that the results did not produce
+    assert "| scoring with drivers / raw pred_contribs throughput (wall) | 0.400 | >= 0.50 " \
+        "| **no** |" in text  # fmt: skip
+    assert "| row checks, rows/s (wall) | 250,000.000 | >= 200,000 | yes |" in text
+    assert "| row checks, rows/s (CPU) | 250,000.000 | >= 200,000 | yes |" in text
+    assert "| explain / TreeSHAP time (CPU) | 2.333 | <= 2.0 | **no** |" in text
+    assert "| tuning | 1.50 | 10 | 12 |" in text
+    assert "Daily job: not measured in this run." in text

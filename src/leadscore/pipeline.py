@@ -287,6 +287,7 @@ def train_summary(result: TrainResult) -> dict[str, Any]:
         "metrics": result.metrics,
         "gates": [g.to_dict() for g in result.gates],
         "override_reason": result.override_reason,
+        "steps": result.steps,
         "data_fingerprint": result.data_fingerprint,
         "provenance": provenance(
             result.config.config_hash(),

@@ -7,6 +7,7 @@ text always fits the Salesforce field (255 characters by default).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -247,19 +248,45 @@ def join_drivers(positive: Sequence[Driver], negative: Sequence[Driver], max_cha
     strongest negative outranks the 4th positive), and an item that cannot fit alone is cut
     with ``...``.
     """
-    priority = _priority(len(positive), len(negative))
+    return fit_items([_item(d) for d in positive], [_item(d) for d in negative], max_chars)
+
+
+def fit_items(ups: Sequence[str], downs: Sequence[str], max_chars: int) -> str:
+    """:func:`join_drivers` on items already rendered (``"<text> (+0.42)"``), strongest first.
+
+    Lengths are added up instead of rendering each trial: dropping an item never makes the
+    line longer, so when everything fits, everything is kept.
+    """
+    up_sizes, down_sizes = [len(x) for x in ups], [len(x) for x in downs]
+    if _length(len(ups), sum(up_sizes), len(downs), sum(down_sizes)) <= max_chars:
+        return _render(ups, downs, None)
+    sizes = {"+": up_sizes, "-": down_sizes}
+    count, chars = {"+": 0, "-": 0}, {"+": 0, "-": 0}  # items kept per side, their characters
     kept: set[tuple[str, int]] = set()
-    for key in priority:
-        trial = kept | {key}
-        if len(_render(positive, negative, trial)) <= max_chars:
-            kept = trial
-    text = _render(positive, negative, kept)
+    priority = _priority(len(ups), len(downs))
+    for side, i in priority:
+        count[side] += 1
+        chars[side] += sizes[side][i]
+        if _length(count["+"], chars["+"], count["-"], chars["-"]) <= max_chars:
+            kept.add((side, i))
+        else:
+            count[side] -= 1
+            chars[side] -= sizes[side][i]
     if not kept and priority:  # even the strongest driver alone is too long
-        text = _render(positive, negative, {priority[0]})
+        kept = {priority[0]}
+    text = _render(ups, downs, kept)
     return text if len(text) <= max_chars else text[: max_chars - len(_ELLIPSIS)] + _ELLIPSIS
 
 
-def _priority(n_pos: int, n_neg: int) -> list[tuple[str, int]]:
+def _length(n_up: int, up_chars: int, n_down: int, down_chars: int) -> int:
+    """Length of the rendered line with ``n_up`` items of ``up_chars`` characters, etc."""
+    total = (4 + up_chars + 2 * (n_up - 1)) if n_up else 0  # "Up: " and "; " between items
+    total += (6 + down_chars + 2 * (n_down - 1)) if n_down else 0  # "Down: "
+    return total + (3 if n_up and n_down else 0)  # " | "
+
+
+@functools.cache
+def _priority(n_pos: int, n_neg: int) -> tuple[tuple[str, int], ...]:
     order: list[tuple[str, int]] = []
     pos = [("+", i) for i in range(n_pos)]
     neg = [("-", i) for i in range(n_neg)]
@@ -269,14 +296,14 @@ def _priority(n_pos: int, n_neg: int) -> list[tuple[str, int]]:
         del pos[:2]
         order.extend(neg[:1])
         del neg[:1]
-    return order
+    return tuple(order)
 
 
-def _render(
-    positive: Sequence[Driver], negative: Sequence[Driver], kept: set[tuple[str, int]]
-) -> str:
-    ups = [_item(d) for i, d in enumerate(positive) if ("+", i) in kept]
-    downs = [_item(d) for i, d in enumerate(negative) if ("-", i) in kept]
+def _render(ups: Sequence[str], downs: Sequence[str], kept: set[tuple[str, int]] | None) -> str:
+    """The line with the kept items (every item when ``kept`` is None)."""
+    if kept is not None:
+        ups = [x for i, x in enumerate(ups) if ("+", i) in kept]
+        downs = [x for i, x in enumerate(downs) if ("-", i) in kept]
     parts = []
     if ups:
         parts.append("Up: " + "; ".join(ups))

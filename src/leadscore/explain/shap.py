@@ -19,6 +19,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from leadscore.config import ScoreConfig
+from leadscore.explain.assemble import DriverColumns, driver_columns
 from leadscore.explain.drivers import Driver, display_of, join_drivers, pick_drivers
 from leadscore.io import atomic_path, write_json
 from leadscore.progress import ProgressFn, no_progress
@@ -89,6 +90,13 @@ def fold_contributions(
     Folding keeps additivity: each row still sums (with the bias) to the margin.
     """
     mapping = source_features(contrib.columns, features)
+    sources = list(mapping.values())
+    if len(set(sources)) == len(sources):  # no one-hot levels: folding only renames columns
+        position = {source: k for k, source in enumerate(sources)}
+        order = [f for f in features if f in position]
+        order += sorted(c for c in position if c not in order)
+        values = np.asarray(contrib.values, dtype=np.float64)[:, [position[c] for c in order]]
+        return pd.DataFrame(values + 0.0, columns=order, index=index)  # as a sum: -0.0 -> 0.0
     frame = pd.DataFrame(contrib.values, columns=list(contrib.columns), index=index)
     folded = frame.T.groupby(pd.Series(mapping)).sum().T
     order = [f for f in features if f in folded.columns]
@@ -371,7 +379,7 @@ def explain_model(
     )
     # 3. per-lead drivers
     report("per-lead drivers", 0.4)
-    drivers = lead_drivers(folded, df, catalog, score_cfg)
+    drivers = driver_columns(folded, df, catalog, score_cfg)
     paths["drivers"] = _write_drivers(df, drivers, reports_dir / "lead_drivers.parquet")
     # 4. comparison with the previous model's ranking
     report("comparison with the reference model", 0.85)
@@ -439,17 +447,15 @@ def _write_text(path: Path, text: str) -> Path:
     return write_text(path, text)
 
 
-def _write_drivers(
-    df: pd.DataFrame, drivers: list[tuple[list[Driver], list[Driver], str]], path: Path
-) -> Path:
+def _write_drivers(df: pd.DataFrame, drivers: DriverColumns, path: Path) -> Path:
     ids = (
         df["lead_id"].astype(str).tolist() if "lead_id" in df.columns else list(map(str, df.index))
     )
     table = pd.DataFrame(
         {
             "lead_id": ids,
-            "drivers_text": [text for _, _, text in drivers],
-            "drivers_json": [drivers_json(pos, neg) for pos, neg, _ in drivers],
+            "drivers_text": drivers.texts,
+            "drivers_json": drivers.jsons,
         }
     )
     with atomic_path(path) as tmp:

@@ -22,12 +22,8 @@ import pandas as pd
 
 from leadscore.catalog import segment_column
 from leadscore.config import ScoreConfig, Settings
-from leadscore.explain.shap import (
-    compute_contributions,
-    drivers_json,
-    fold_contributions,
-    lead_drivers,
-)
+from leadscore.explain.assemble import driver_columns
+from leadscore.explain.shap import compute_contributions, fold_contributions
 from leadscore.faults import crash_point
 from leadscore.io import provenance
 from leadscore.progress import ProgressFn, no_progress
@@ -93,7 +89,7 @@ def score_frame(
     proba = np.asarray(bundle.predict_proba(df), dtype=np.float64).reshape(-1)
     contrib = compute_contributions(bundle, df)
     folded = fold_contributions(contrib, list(bundle.features), df.index)
-    drivers = lead_drivers(folded, df, catalog, cfg)
+    drivers = driver_columns(folded, df, catalog, cfg)
     scores = np.asarray(bundle.score(proba))
     return pd.DataFrame(
         {
@@ -102,8 +98,8 @@ def score_frame(
             "score": scores.astype(np.int64),
             "bucket": [str(b) for b in bundle.bucket(proba)],
             "tier": [str(t) for t in bundle.tier(proba)],
-            "drivers_text": [text for _, _, text in drivers],
-            "drivers_json": [drivers_json(pos, neg) for pos, neg, _ in drivers],
+            "drivers_text": drivers.texts,
+            "drivers_json": drivers.jsons,
         },
         index=df.index,
     )

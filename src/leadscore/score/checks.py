@@ -7,11 +7,12 @@ returns the frame with values typed for the model and one reason per bad row.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_bool_dtype, is_numeric_dtype
+from pandas.api.types import infer_dtype, is_bool_dtype, is_numeric_dtype
 
 if TYPE_CHECKING:
     from leadscore.catalog import Catalog
@@ -43,8 +44,8 @@ def check_rows(
         Invariant: same index as ``df``.
     """
     types = bundle.feature_types
-    checked = df.copy()
-    invalid: list[list[str | None]] = []
+    checked = df.copy(deep=False)  # copy-on-write: typing a column never touches ``df``
+    invalid: dict[int, list[str]] = {}  # row position -> its invalid values, in feature order
     for feature in bundle.features:
         if feature not in df.columns:
             raise KeyError(f"scoring frame lacks feature column {feature!r}")
@@ -53,21 +54,17 @@ def check_rows(
             continue
         typed, bad = (_as_bool if kind == "bool" else _as_number)(df[feature], feature)
         checked[feature] = typed
-        invalid.append(bad)
-    contract = contract_reasons(df, bundle, catalog)
-    out: list[str | None] = []
-    for i, breach in enumerate(contract.tolist()):
-        bad_values = [str(bad[i]) for bad in invalid if bad[i] is not None]
-        if bad_values:
-            out.append("invalid_value: " + "; ".join(bad_values))
-        elif isinstance(breach, str) and breach:
-            out.append(f"contract_violation: {breach}")
-        else:
-            out.append(None)
+        for i, message in bad.items():
+            invalid.setdefault(i, []).append(message)
+    out = contract_reasons(df, bundle, catalog).to_numpy(dtype=object).copy()
+    breach = np.flatnonzero(pd.notna(out))
+    out[breach] = [f"contract_violation: {r}" if r else None for r in out[breach]]
+    for i, messages in invalid.items():
+        out[i] = "invalid_value: " + "; ".join(messages)
     return checked, pd.Series(out, index=df.index, dtype=object)
 
 
-def _as_number(s: pd.Series, name: str) -> tuple[pd.Series, list[str | None]]:
+def _as_number(s: pd.Series, name: str) -> tuple[pd.Series, dict[int, str]]:
     if is_numeric_dtype(s.dtype) and not is_bool_dtype(s.dtype):
         values = s.astype(float)
         bad_mask = np.asarray(~np.isfinite(values) & values.notna(), dtype=bool)
@@ -76,16 +73,24 @@ def _as_number(s: pd.Series, name: str) -> tuple[pd.Series, list[str | None]]:
         bad_mask = np.asarray(
             (values.isna() & s.notna()) | (~np.isfinite(values) & values.notna()), dtype=bool
         )
-    bad: list[str | None] = [None] * len(s)
-    for i in np.flatnonzero(bad_mask):
-        bad[i] = f"{name}={s.iloc[i]!r} is not a finite number"
+    bad = {
+        int(i): f"{name}={s.iloc[i]!r} is not a finite number" for i in np.flatnonzero(bad_mask)
+    }
     return values.where(~bad_mask), bad
 
 
-def _as_bool(s: pd.Series, name: str) -> tuple[pd.Series, list[str | None]]:
-    bad: list[str | None] = [None] * len(s)
+def _as_bool(s: pd.Series, name: str) -> tuple[pd.Series, dict[int, str]]:
+    values = s.astype(object).to_numpy()
     out = np.full(len(s), np.nan)
-    for i, v in enumerate(s.astype(object).tolist()):
+    look: Iterable[int] = range(len(values))
+    if infer_dtype(values, skipna=True) in ("boolean", "empty"):
+        # every value is True/False or missing-like: only the missing-like need a closer look
+        missing = pd.isna(values)
+        out[~missing] = values[~missing].astype(bool)
+        look = np.flatnonzero(missing).tolist()
+    bad: dict[int, str] = {}
+    for i in look:
+        v = values[i]
         if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
             continue
         if isinstance(v, str) or not _is_bool_like(v):

@@ -23,6 +23,7 @@ from leadscore.catalog import CALIBRATION_SEGMENT
 from leadscore.config import ScoreConfig, Settings
 from leadscore.gates import GateResult
 from leadscore.progress import ProgressFn, no_progress
+from leadscore.steps import StepClock
 from leadscore.train.baseline import cross_validate_baseline, fit_baseline
 from leadscore.train.booster import (
     DEFAULT_PARAMS,
@@ -82,6 +83,7 @@ class TrainResult(ScoringMethods):
     predictions: pd.DataFrame
     report_dir: Path
     fold_usage: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    steps: dict[str, dict[str, float | None]] = field(default_factory=dict)  # time, memory
 
     @property
     def feature_types(self) -> dict[str, str]:
@@ -179,32 +181,40 @@ def train_model(
     progress = progress or no_progress
     types = {f: str(t) for f, t in feature_types.items()}
     tc = cfg.train
+    clock = StepClock()  # wall time and peak memory per step, for the benchmarks
     # 1. Order and fingerprint the table; the version follows from config + data.
-    df = prepare_table(df, types)
-    fingerprint = table_fingerprint(df)
-    version = model_version(cfg, fingerprint, df, catalog_fingerprint)
-    # 2. Time splits; category levels come from development rows only.
-    splits = make_splits(df, tc.cv_folds, tc.cv_gap_days, tc.holdout_fraction)
-    prep, data = training_data(df, splits, types, cfg.project.global_seed, tc.cv_gap_days)
+    with clock.step("prepare"):
+        df = prepare_table(df, types)
+        fingerprint = table_fingerprint(df)
+        version = model_version(cfg, fingerprint, df, catalog_fingerprint)
+        # 2. Time splits; category levels come from development rows only.
+        splits = make_splits(df, tc.cv_folds, tc.cv_gap_days, tc.holdout_fraction)
+        prep, data = training_data(df, splits, types, cfg.project.global_seed, tc.cv_gap_days)
     # 3. Cross-validation: in-fold filters, imbalance strategy, tuning, logistic baseline.
-    cv = _cross_validate(df, data, cfg, progress)
+    cv = _cross_validate(df, data, cfg, progress, clock)
     # 4. Final filters and models on every development row.
     progress("final model", 0.88)
-    final = _fit_final(data, cfg, cv)
+    with clock.step("refit"):
+        final = _fit_final(data, cfg, cv)
     # 5. Calibrators on out-of-fold margins of fold models refitted like the final model (same
     #    tree count, no early stopping); the holdout, touched once, scored with them.
     progress("holdout evaluation", 0.92)
-    cal = _calibrate(df, data, cv, final, tc.calibration)
+    with clock.step("calibration"):
+        cal = _calibrate(df, data, cv, final, tc.calibration)
     cal.predictions["dials"] = _by_lead(dials, cal.predictions["lead_id"])
     cal.predictions["true_probability"] = _by_lead(true_probability, cal.predictions["lead_id"])
     # 6. Metrics and gates.
     report_dir = Path(cfg.project.reports_dir) / "train" / version
-    train_aucpr = ev.average_precision(data.y[data.dev], _dev_margin(data, final))
-    train_share = [len(f.train_ids) / len(splits.dev_ids) for f in splits.folds]
-    metrics = ev.summarize_metrics(
-        cal.predictions, cv.best, train_aucpr, cfg, dials is not None, cal.cutpoints, train_share
-    )
-    gates = ev.evaluate_gates(metrics, cfg.gates, str(report_dir / "performance_validation.md"))
+    with clock.step("evaluation"):
+        train_aucpr = ev.average_precision(data.y[data.dev], _dev_margin(data, final))
+        train_share = [len(f.train_ids) / len(splits.dev_ids) for f in splits.folds]
+        metrics = ev.summarize_metrics(
+            cal.predictions, cv.best, train_aucpr, cfg, dials is not None, cal.cutpoints,
+            train_share,
+        )  # fmt: skip
+        gates = ev.evaluate_gates(
+            metrics, cfg.gates, str(report_dir / "performance_validation.md")
+        )
     progress("done", 1.0)
     return TrainResult(
         version=version,
@@ -229,6 +239,7 @@ def train_model(
         predictions=cal.predictions,
         report_dir=report_dir,
         fold_usage=data.usage,
+        steps=clock.to_dict(),
     )
 
 
@@ -258,23 +269,32 @@ class Calibrated:
 
 
 def _cross_validate(
-    df: pd.DataFrame, data: TrainingData, cfg: Settings, progress: ProgressFn
+    df: pd.DataFrame, data: TrainingData, cfg: Settings, progress: ProgressFn, clock: StepClock
 ) -> CrossValidation:
     """Steps inside the folds only: filters, strategy at default parameters, tuning, baseline."""
     tc = cfg.train
     progress("feature filters", 0.02)
     folds = data.folds
-    selectors = [_selector(cfg, data.types).fit(data.x.iloc[tr], data.y[tr]) for tr, _ in folds]
+    with clock.step("cv: feature filters"):
+        selectors = [
+            _selector(cfg, data.types).fit(data.x.iloc[tr], data.y[tr]) for tr, _ in folds
+        ]
     selected = [list(s.selected_) for s in selectors]
     # the simplest strategy within the tie wins; tuning uses it
-    comparison, strategy = compare_strategies(data, selected, tc.imbalance_strategies, progress)
-    best, tuning = tune(data, selected, strategy, tc.n_trials, comparison[strategy], progress)
+    with clock.step("cv: imbalance strategies"):
+        comparison, strategy = compare_strategies(
+            data, selected, tc.imbalance_strategies, progress
+        )
+    with clock.step("tuning"):
+        best, tuning = tune(data, selected, strategy, tc.n_trials, comparison[strategy], progress)
     # The shipped model's tree count; the fold models are refitted with it for calibration.
     n_trees = max(1, int(np.median(best["n_trees"])))
     progress("fold models at the final tree count", 0.8)
-    refit = refit_folds(data, selected, best["params"], strategy, n_trees)
+    with clock.step("cv: fold refits"):
+        refit = refit_folds(data, selected, best["params"], strategy, n_trees)
     progress("logistic baseline", 0.84)
-    oof = _oof_frame(df, data, refit, cross_validate_baseline(data, selected))
+    with clock.step("cv: logistic baseline"):
+        oof = _oof_frame(df, data, refit, cross_validate_baseline(data, selected))
     oof["es_margin"] = np.concatenate(best["margins"])
     return CrossValidation(selectors, selected, comparison, strategy, best, tuning, oof, n_trees)
 

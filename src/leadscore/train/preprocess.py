@@ -59,9 +59,12 @@ class Preprocessor:
             known = set(levels)
             text = (None if pd.isna(v) else str(v) for v in s.astype(object).tolist())
             return pd.Categorical([v if v in known else None for v in text], categories=levels)
-        if kind == "bool":
-            mapped = s.astype(object).map(lambda v: np.nan if pd.isna(v) else float(bool(v)))
-            return mapped.astype(float).to_numpy()
+        if kind == "bool":  # missing stays NaN, anything else reads as truthy or not
+            values = s.astype(object).to_numpy()
+            missing = pd.isna(values)
+            out = np.full(len(values), np.nan)
+            out[~missing] = values[~missing].astype(bool)
+            return out
         return pd.to_numeric(s, errors="coerce").astype(float).to_numpy()
 
     def to_dict(self) -> dict[str, Any]:

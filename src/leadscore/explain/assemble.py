@@ -1,0 +1,242 @@
+"""Explain stage, many rows at once: every row's drivers as the Salesforce text and the JSON.
+
+Reads folded contributions (one column per source feature) and the feature frame; writes
+nothing. NumPy ranks the candidates of all rows in two sorts; each distinct (feature, value)
+phrase is built once by :func:`~leadscore.explain.drivers.driver_text`; the per-row work is
+string joins. Row by row the output equals ``join_drivers(pick_drivers(...))`` and
+``drivers_json`` (a test holds the two paths together).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _json_text  # what json.dumps uses
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from leadscore.explain.drivers import _ELLIPSIS, _priority, display_of, driver_text
+
+if TYPE_CHECKING:
+    from leadscore.catalog import Catalog
+    from leadscore.config import ScoreConfig
+
+
+@dataclass(frozen=True)
+class DriverColumns:
+    """Per row, in row order: the joined text that fits the field and the structured JSON."""
+
+    texts: list[str]
+    jsons: list[str]
+
+
+def rank_drivers(
+    contrib: np.ndarray, names: Sequence[str], n_positive: int, n_negative: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices of each row's strongest ``n_positive`` and ``n_negative`` candidates.
+
+    Strongest first, ties broken by feature name (a stable sort over columns already in name
+    order), exactly as :func:`~leadscore.explain.drivers.pick_drivers` orders them. A
+    candidate is a driver only when its contribution has the right sign.
+    """
+    by_name = np.argsort(np.asarray(names, dtype=str), kind="stable")
+    ordered = contrib[:, by_name]
+    up = by_name[np.argsort(-ordered, axis=1, kind="stable")[:, :n_positive]]
+    down = by_name[np.argsort(ordered, axis=1, kind="stable")[:, :n_negative]]
+    return up, down
+
+
+class _Phrases:
+    """Each column's phrases, built once per distinct value: (text, JSON tail of the entry)."""
+
+    def __init__(self, names: Sequence[str], catalog: Catalog) -> None:
+        self.labels = [display_of(catalog, name) for name in names]
+        self.features = [json.dumps(name) for name in names]
+
+    def build(self, j: int, value: object) -> tuple[str, str]:
+        """Words for column ``j`` at ``value`` and the rest of its JSON entry after the
+        contribution (keys sorted: contribution, feature, text, value)."""
+        if isinstance(value, np.generic):
+            value = value.item()
+        label, unit = self.labels[j]
+        text = driver_text(label, unit, value)
+        # Driver.to_dict: a value that is not a plain number, bool or text is written as text
+        if value is not None and not isinstance(value, bool | int | float | str):
+            value = str(value)
+        tail = f',"feature":{self.features[j]},"text":{_json_text(text)},'
+        return text, tail + f'"value":{_json_scalar(value)}}}'
+
+    def column(
+        self, j: int, cells: np.ndarray, floats: np.ndarray | None
+    ) -> tuple[list[str], list[str]]:
+        """Phrases of column ``j`` at ``cells`` (object values); ``floats`` holds the same
+        values as float64 when the column is float, so distinct values are found by their
+        bits (-0.0 and 0.0 stay apart, as their JSON differs)."""
+        if floats is not None:
+            _, first, inverse = np.unique(
+                floats.view(np.int64), return_index=True, return_inverse=True
+            )
+            built = [self.build(j, cells[k]) for k in first.tolist()]
+            return [built[k][0] for k in inverse.tolist()], [built[k][1] for k in inverse.tolist()]
+        cache: dict[tuple[type, str], tuple[str, str]] = {}
+        texts, tails = [], []
+        for value in cells.tolist():
+            key = (type(value), repr(value))  # repr tells 1 from True and 1 from 1.0
+            hit = cache.get(key)
+            if hit is None:
+                hit = cache[key] = self.build(j, value)
+            texts.append(hit[0])
+            tails.append(hit[1])
+        return texts, tails
+
+
+def _json_float(x: float) -> str:
+    """``json.dumps`` of a float (``repr``; NaN and infinities as ``json`` writes them)."""
+    return float.__repr__(x) if math.isfinite(x) else json.dumps(x)
+
+
+def _json_floats(values: list[float]) -> list[str]:
+    """``json.dumps`` of each float, in one call (no float's text contains ``", "``)."""
+    return json.dumps(values)[1:-1].split(", ") if values else []
+
+
+def _json_scalar(value: object) -> str:
+    """``json.dumps(value, default=str)`` of a driver's value, the common types directly."""
+    if isinstance(value, str):
+        return _json_text(value)
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, float):
+        return _json_float(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    return json.dumps(value, default=str)
+
+
+def driver_columns(
+    folded: pd.DataFrame, df: pd.DataFrame, catalog: Catalog, cfg: ScoreConfig
+) -> DriverColumns:
+    """Every row's drivers text and JSON (as ``drivers_text`` / ``drivers_json`` are stored).
+
+    Invariant: one entry per row of ``folded``, in order; ``df`` holds the same rows.
+    """
+    names = [str(c) for c in folded.columns]
+    contrib = folded.to_numpy(dtype=float)
+    n_pos, n_neg = cfg.drivers_positive, cfg.drivers_negative
+    up, down = rank_drivers(contrib, names, n_pos, n_neg)
+    # 1. the driver cells, row by row: a row's positives (strongest first), then its negatives
+    candidates = np.concatenate([up, down], axis=1)
+    chosen = np.take_along_axis(contrib, candidates, axis=1)
+    keep = np.concatenate([chosen[:, :n_pos] > 0, chosen[:, n_pos:] < 0], axis=1)
+    rows, slots = np.nonzero(keep)
+    cols = candidates[rows, slots]
+    # 2. words and JSON of each cell, built once per distinct value of a column
+    texts, tails = _cell_phrases(_Phrases(names, catalog), folded, df, rows, cols)
+    values = contrib[rows, cols].tolist()
+    items = [f"{text} ({c:+.2f})" for text, c in zip(texts, values, strict=True)]
+    entries = [
+        '{"contribution":' + c + tail for c, tail in zip(_json_floats(values), tails, strict=True)
+    ]
+    # 3. per row: the line that fits the field (which items fit: decided for all rows at
+    #    once), and the JSON
+    fits = _fitting(keep, rows, slots, items, n_pos, cfg.max_drivers_chars)[rows, slots].tolist()
+    n_up = keep[:, :n_pos].sum(axis=1).tolist()
+    n_down = keep[:, n_pos:].sum(axis=1).tolist()
+    out_texts, out_jsons, at = [], [], 0
+    for u, d in zip(n_up, n_down, strict=True):
+        mid, end = at + u, at + u + d
+        out_texts.append(
+            _line(
+                items[at:mid], items[mid:end], fits[at:mid], fits[mid:end], cfg.max_drivers_chars
+            )
+        )
+        out_jsons.append(
+            '{"negative":[' + ",".join(entries[mid:end]) + '],"positive":['
+            + ",".join(entries[at:mid]) + "]}"
+        )  # fmt: skip
+        at = end
+    return DriverColumns(out_texts, out_jsons)
+
+
+def _fitting(
+    keep: np.ndarray,
+    rows: np.ndarray,
+    slots: np.ndarray,
+    items: list[str],
+    n_pos: int,
+    max_chars: int,
+) -> np.ndarray:
+    """Which driver slots of every row stay in its line: the greedy of
+    :func:`~leadscore.explain.drivers.fit_items`, one priority step at a time over all rows.
+
+    A row's own priority order is the full order with its absent slots left out, and a slot
+    is kept when the line with it still fits, so stepping through the full order is the same.
+    """
+    sizes = np.zeros(keep.shape, dtype=np.int64)
+    sizes[rows, slots] = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
+    n = len(keep)
+    count = {"+": np.zeros(n, np.int64), "-": np.zeros(n, np.int64)}
+    chars = {"+": np.zeros(n, np.int64), "-": np.zeros(n, np.int64)}
+    fits = np.zeros(keep.shape, dtype=bool)
+    for side, i in _priority(n_pos, keep.shape[1] - n_pos):
+        slot = i if side == "+" else n_pos + i
+        trial_count = {**count, side: count[side] + 1}
+        trial_chars = {**chars, side: chars[side] + sizes[:, slot]}
+        ok = keep[:, slot] & (_lengths(trial_count, trial_chars) <= max_chars)
+        count[side] = np.where(ok, trial_count[side], count[side])
+        chars[side] = np.where(ok, trial_chars[side], chars[side])
+        fits[:, slot] = ok
+    return fits
+
+
+def _lengths(count: dict[str, np.ndarray], chars: dict[str, np.ndarray]) -> np.ndarray:
+    """Length of each row's line with ``count[side]`` items of ``chars[side]`` characters."""
+    up = np.where(count["+"] > 0, 4 + chars["+"] + 2 * (count["+"] - 1), 0)  # "Up: ", "; "
+    down = np.where(count["-"] > 0, 6 + chars["-"] + 2 * (count["-"] - 1), 0)  # "Down: "
+    return up + down + np.where((count["+"] > 0) & (count["-"] > 0), 3, 0)  # " | "
+
+
+def _line(
+    ups: list[str], downs: list[str], up_fits: list[bool], down_fits: list[bool], max_chars: int
+) -> str:
+    """One row's line from the items that fit (as :func:`fit_items` renders it)."""
+    kept_ups = [x for x, ok in zip(ups, up_fits, strict=True) if ok]
+    kept_downs = [x for x, ok in zip(downs, down_fits, strict=True) if ok]
+    if not kept_ups and not kept_downs:
+        if not ups and not downs:
+            return ""
+        # even the strongest driver alone is too long: it is cut
+        kept_ups, kept_downs = (ups[:1], []) if ups else ([], downs[:1])
+    parts = []
+    if kept_ups:
+        parts.append("Up: " + "; ".join(kept_ups))
+    if kept_downs:
+        parts.append("Down: " + "; ".join(kept_downs))
+    text = " | ".join(parts)
+    return text if len(text) <= max_chars else text[: max_chars - len(_ELLIPSIS)] + _ELLIPSIS
+
+
+def _cell_phrases(
+    phrases: _Phrases, folded: pd.DataFrame, df: pd.DataFrame, rows: np.ndarray, cols: np.ndarray
+) -> tuple[list[str], list[str]]:
+    """(text, JSON tail) of every cell ``(rows[k], cols[k])``, in that order."""
+    values = df.reindex(columns=folded.columns).to_numpy(dtype=object)
+    texts: list[str] = [""] * len(rows)
+    tails: list[str] = [""] * len(rows)
+    for j, name in enumerate(folded.columns):
+        at = np.flatnonzero(cols == j)
+        if not len(at):
+            continue
+        column = df[name] if name in df.columns else None
+        floats = None
+        if column is not None and column.dtype == np.float64:
+            floats = np.ascontiguousarray(column.to_numpy()[rows[at]])
+        col_texts, col_tails = phrases.column(j, values[rows[at], j], floats)
+        for k, text, tail in zip(at.tolist(), col_texts, col_tails, strict=True):
+            texts[k] = text
+            tails[k] = tail
+    return texts, tails
