@@ -213,8 +213,10 @@ def _demo_lines(d: dict[str, Any] | None) -> list[str]:
 
 
 #: The train steps in the order they run (the summary stores them with sorted keys).
-TRAIN_ORDER = ("prepare", "cv: feature filters", "cv: imbalance strategies", "tuning",
-               "cv: logistic baseline", "refit", "calibration", "evaluation")  # fmt: skip
+TRAIN_ORDER = (
+    "prepare", "cv: feature filters", "cv: imbalance strategies", "tuning", "cv: fold refits",
+    "cv: logistic baseline", "refit", "calibration", "evaluation",
+)  # fmt: skip
 
 
 def _train_lines(steps: dict[str, Any] | None) -> list[str]:

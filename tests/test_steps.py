@@ -17,6 +17,7 @@ TRAIN_STEPS = [
     "cv: feature filters",
     "cv: imbalance strategies",
     "tuning",
+    "cv: fold refits",
     "cv: logistic baseline",
     "refit",
     "calibration",
