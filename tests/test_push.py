@@ -40,6 +40,7 @@ def _scores(n: int, version: str = "v1", run: str = "r1", at: datetime = T0) -> 
         "bucket": "Warm", "tier": "B", "drivers_text": "Small firm (+0.4)", "drivers_json": "{}",
         "reps_snapshot_quarter": pd.Timestamp("2025-07-01").date(),
         "firms_snapshot_quarter": pd.Timestamp("2025-07-01").date(), "scored_at": pd.Timestamp(at),
+        "flag": None, "shadow": False,
     })  # fmt: skip
 
 
@@ -200,6 +201,16 @@ def test_a_newer_score_of_an_accepted_lead_is_pending_again(
     _add_scores(wh, _scores(3, version="v2", run="r2", at=T0 + timedelta(days=1)).iloc[:1])
     pending = pending_scores(wh)
     assert list(pending.lead_id) == [_lead_id(0)] and pending.model_version.iloc[0] == "v2"
+
+
+def test_shadow_scores_never_leave(wh: DuckDBWarehouse, standin: RunningStandIn) -> None:
+    _add_scores(wh, _scores(3))
+    later = _scores(3, version="v-shadow", run="r-shadow", at=T0 + timedelta(days=1))
+    _add_scores(wh, later.assign(shadow=True))
+    result = push_pending(wh, _client(standin), FAST, sleep=lambda s: None)
+    assert result.n_accepted == 3
+    versions = {row[0]["Lead_Score_Model_Version__c"] for row in standin.state.accepted.values()}
+    assert versions == {"v1"}
 
 
 def test_credentials_come_from_the_environment_only() -> None:

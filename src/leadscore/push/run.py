@@ -73,11 +73,13 @@ def ensure_push_tables(wh: Warehouse) -> None:
 
 
 def pending_scores(wh: Warehouse) -> pd.DataFrame:
-    """The newest score of each lead, unless that score is already accepted or in flight."""
+    """The newest score of each lead (shadow scores never leave), unless that score is
+    already accepted or in flight."""
     sql = f"""
 WITH newest AS (
   SELECT *
   FROM {tables.LEAD_SCORES}
+  WHERE shadow IS NULL OR NOT shadow
   QUALIFY ROW_NUMBER() OVER (
     PARTITION BY lead_id ORDER BY scored_at DESC, model_version DESC
   ) = 1
