@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from tests.salesforce_standin import RunningStandIn
 
-from leadscore.config import PushConfig
+from leadscore.config import PushConfig, Settings
 from leadscore.push import BulkClient, BulkError, SalesforceSettings, connect, push_pending
 from leadscore.push.run import ROWS, pending_scores
 from leadscore.score.tables import SCORE_SCHEMA, ensure_tables
@@ -21,8 +21,8 @@ from leadscore.warehouse import tables
 from leadscore.warehouse.duckdb import DuckDBWarehouse
 
 T0 = datetime(2025, 11, 1, tzinfo=UTC)
-FAST = PushConfig(chunk_size=10, max_retries=3, backoff_seconds=0, poll_seconds=0,
-                  poll_timeout_seconds=5)  # fmt: skip
+FAST = Settings(push=PushConfig(chunk_size=10, max_retries=3, backoff_seconds=0,
+                                poll_seconds=0, poll_timeout_seconds=5))  # fmt: skip
 
 
 def _lead_id(i: int) -> str:
@@ -116,8 +116,8 @@ def test_server_errors_and_timeouts_are_retried_with_backoff(
     standin.state.faults.fail_next("state_change", 500)
     standin.state.faults.delay_next("get_job", 1.5)
     slept: list[float] = []
-    result = push_pending(wh, _client(standin, timeout=0.5), FAST.model_copy(
-        update={"backoff_seconds": 0.25}), sleep=slept.append)  # fmt: skip
+    slow = FAST.model_copy(update={"push": FAST.push.model_copy(update={"backoff_seconds": 0.25})})
+    result = push_pending(wh, _client(standin, timeout=0.5), slow, sleep=slept.append)
     assert result.n_accepted == 10 and _sent_once(standin)
     assert result.retries == 4
     assert slept[:2] == [0.25, 0.5]  # exponential backoff
@@ -185,7 +185,9 @@ def test_a_job_still_processing_is_settled_later_not_resent(
 ) -> None:
     _add_scores(wh, _scores(4))
     standin.state.faults.process_after_polls = 3
-    cfg = FAST.model_copy(update={"poll_timeout_seconds": 1e-9})
+    cfg = FAST.model_copy(
+        update={"push": FAST.push.model_copy(update={"poll_timeout_seconds": 1e-9})}
+    )
     first = push_pending(wh, _client(standin), cfg, sleep=lambda s: None)
     assert first.left_in_flight and first.n_accepted == 0
     assert pending_scores(wh).empty  # in flight: not pending
@@ -211,6 +213,26 @@ def test_shadow_scores_never_leave(wh: DuckDBWarehouse, standin: RunningStandIn)
     assert result.n_accepted == 3
     versions = {row[0]["Lead_Score_Model_Version__c"] for row in standin.state.accepted.values()}
     assert versions == {"v1"}
+
+
+def test_control_leads_of_a_running_experiment_go_out_with_their_arm_and_no_score(
+    wh: DuckDBWarehouse, standin: RunningStandIn
+) -> None:
+    from leadscore.config import ExperimentConfig
+    from leadscore.experiment.assign import assign_units, save_assignments
+
+    _add_scores(wh, _scores(12))
+    units = pd.DataFrame({"unit_id": [_lead_id(i) for i in range(12)], "stratum": "Small"})
+    exp = ExperimentConfig()
+    assigned = assign_units(units, exp.salt, 42)
+    save_assignments(wh, assigned, exp, T0)
+    push_pending(wh, _client(standin), FAST, sleep=lambda s: None)
+    arm = dict(zip(assigned["unit_id"], assigned["arm"], strict=True))
+    assert {"control", "treatment"} == set(arm.values())
+    for lead, rows in standin.state.accepted.items():
+        row = rows[0]
+        assert row["Lead_Score_AB_Arm__c"] == arm[lead]
+        assert (row["Lead_Score__c"] == "") == (arm[lead] == "control")
 
 
 def test_credentials_come_from_the_environment_only() -> None:

@@ -326,7 +326,7 @@ def stage_push(cfg: Settings, console: Console | None = None) -> Any:
     con = _console(console)
     client = connect(SalesforceSettings.from_env(), cfg.push.object_name)
     with _warehouse(cfg) as wh:
-        result = push_pending(wh, client, cfg.push)
+        result = push_pending(wh, client, cfg)
     con.print(
         f"pushed {result.n_pending:,} pending scores in {result.n_jobs} jobs: "
         f"{result.n_accepted:,} accepted, {result.n_failed:,} failed {result.failed_reasons}; "

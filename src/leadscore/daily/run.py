@@ -25,6 +25,7 @@ import pandas as pd
 from leadscore.config import Settings
 from leadscore.daily import store
 from leadscore.daily.scoring import Models, ScoreOutcome, score_candidates
+from leadscore.experiment.export import export_view
 from leadscore.io import provenance, write_json
 from leadscore.score.runs import write_durably
 from leadscore.score.salesforce import render_upsert_csv
@@ -144,8 +145,9 @@ def run_daily(
     run_id = new_run_id(ctx.wh, ctx.as_of, ctx.shadow)
     # 2. merge the day's delivery
     merged = _timed(seconds, "merge", lambda: merge_delivery(ctx, raw, ingest))
-    # 3. score the open leads that need it
+    # 3. score the open leads that need it; a running A/B test assigns the new ones an arm
     outcome = _timed(seconds, "score", lambda: score_open_leads(ctx, run_id))
+    _timed(seconds, "assign", lambda: assign_experiment(ctx))
     # 4. export new or changed rows (never in shadow mode)
     n_exported, csv = _timed(seconds, "export", lambda: export_changes(ctx, run_id))
     # 5. record the run's health
@@ -211,6 +213,16 @@ def merge_delivery(
     return str(ingest(ctx.wh, raw, ctx.cfg).summary())
 
 
+def assign_experiment(ctx: DailyContext) -> int:
+    """Give new leads an arm when an experiment runs (``[experiment] start`` reached)."""
+    start = ctx.cfg.experiment.start
+    if ctx.shadow or start is None or ctx.as_of < start:
+        return 0
+    from leadscore.experiment.assign import assign_new
+
+    return int(assign_new(ctx.wh, ctx.cfg, ctx.as_of).n_new)
+
+
 def score_open_leads(ctx: DailyContext, run_id: str) -> ScoreOutcome:
     """Select the open leads that need a score from this model version and score them."""
     m = ctx.models
@@ -229,7 +241,8 @@ def export_changes(ctx: DailyContext, run_id: str) -> tuple[int, Path | None]:
     # the file is complete on disk before any of its rows is marked exported; a crash in
     # between sends those rows again in the next file (Salesforce upserts on Id are idempotent)
     path = ctx.out_dir / f"salesforce_upsert_{run_id}.csv"
-    csv = write_durably(path, render_upsert_csv(pending), "daily_export")
+    rows, fields = export_view(ctx.wh, ctx.cfg, pending)  # control leads: arm, no score
+    csv = write_durably(path, render_upsert_csv(rows, fields), "daily_export")
     for version in versions:
         ids = pending.loc[pending["model_version"] == version, "lead_id"].astype(str)
         stage_export(ctx.wh, ids.tolist())

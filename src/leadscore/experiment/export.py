@@ -11,7 +11,9 @@ from dataclasses import replace
 
 import pandas as pd
 
+from leadscore.config import Settings
 from leadscore.score.salesforce import LEAD_SCORE_FIELDS, SalesforceField
+from leadscore.warehouse import Warehouse
 
 ARM_FIELD = SalesforceField(
     "ab_arm", "Lead_Score_AB_Arm__c", "picklist", length=20, values=("treatment", "control"),
@@ -48,3 +50,16 @@ def blank_control_rows(rows: pd.DataFrame, arms: pd.DataFrame) -> pd.DataFrame:
             out[col] = out[col].astype(object)
             out.loc[control, col] = None
     return out
+
+
+def export_view(
+    wh: Warehouse, cfg: Settings, rows: pd.DataFrame
+) -> tuple[pd.DataFrame, tuple[SalesforceField, ...]]:
+    """The rows and fields an upsert (file or push) sends: unchanged when no experiment has
+    assigned leads; else with the arm, and control leads' scores emptied."""
+    from leadscore.experiment.assign import lead_arms
+
+    arms = lead_arms(wh, cfg)
+    if arms.empty:
+        return rows, LEAD_SCORE_FIELDS
+    return blank_control_rows(rows, arms), experiment_fields()

@@ -19,7 +19,8 @@ from typing import TypeVar
 import pandas as pd
 import pyarrow as pa
 
-from leadscore.config import PushConfig
+from leadscore.config import PushConfig, Settings
+from leadscore.experiment.export import export_view
 from leadscore.push.bulk import FINAL_STATES, BulkClient, BulkError
 from leadscore.score.salesforce import render_upsert_csv
 from leadscore.warehouse import Warehouse, tables
@@ -62,6 +63,7 @@ class _Env:
     wh: Warehouse
     client: BulkClient
     cfg: PushConfig
+    settings: Settings
     clock: Callable[[], datetime]
     sleep: Callable[[float], None]
 
@@ -98,7 +100,7 @@ ORDER BY n.lead_id"""
 def push_pending(
     wh: Warehouse,
     client: BulkClient,
-    cfg: PushConfig,
+    settings: Settings,
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
@@ -108,7 +110,8 @@ def push_pending(
     Invariant: a score row is in at most one job whose row status is ``accepted``; rows
     Salesforce failed are recorded with its error and are pending again on the next push.
     """
-    env = _Env(wh, client, cfg, clock, sleep)
+    cfg = settings.push
+    env = _Env(wh, client, cfg, settings, clock, sleep)
     ensure_push_tables(wh)
     result = PushResult()
     result.n_reconciled = _reconcile(env, result)
@@ -124,7 +127,8 @@ def _push_chunk(env: _Env, rows: pd.DataFrame, result: PushResult) -> None:
     _record_job(env, job_id, rows)
     result.n_jobs += 1
     try:
-        env.client.upload(job_id, render_upsert_csv(rows))
+        view, fields = export_view(env.wh, env.settings, rows)  # control leads: arm only
+        env.client.upload(job_id, render_upsert_csv(view, fields))
         _retry(env, result, lambda: env.client.close(job_id))
     except BulkError:
         # An upload that may not have arrived whole is never closed: abort, send again later.
