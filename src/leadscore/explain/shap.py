@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 from scipy.stats import spearmanr
 
 from leadscore.config import ScoreConfig
@@ -47,13 +48,15 @@ class Contributions:
         return np.asarray(self.values.sum(axis=1, dtype=np.float64) + self.bias)
 
 
-def compute_contributions(bundle: ScoringModel, df: pd.DataFrame) -> Contributions:
+def compute_contributions(
+    bundle: ScoringModel, df: pd.DataFrame, dmatrix: xgb.DMatrix | None = None
+) -> Contributions:
     """Exact TreeSHAP contributions for every row of ``df`` through the bundle's preprocessing.
 
     Invariant: one output row per input row, in order; one column per model feature (the
     preprocessor keeps categoricals native, so matrix columns are the bundle's features).
     """
-    dmatrix = bundle.prepare_matrix(df)
+    dmatrix = bundle.prepare_matrix(df) if dmatrix is None else dmatrix
     raw = np.asarray(bundle.booster.predict(dmatrix, pred_contribs=True), dtype=np.float64)
     columns = tuple(dmatrix.feature_names or ())
     if raw.ndim != 2 or len(columns) != raw.shape[1] - 1:

@@ -86,8 +86,9 @@ def score_frame(
     """
     if df.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in _OUT_COLUMNS}, index=df.index)
-    proba = np.asarray(bundle.predict_proba(df), dtype=np.float64).reshape(-1)
-    contrib = compute_contributions(bundle, df)
+    dmatrix = bundle.prepare_matrix(df)  # one matrix for the margin and the contributions
+    proba = np.asarray(bundle.predict_proba(df, dmatrix=dmatrix), dtype=np.float64).reshape(-1)
+    contrib = compute_contributions(bundle, df, dmatrix)
     folded = fold_contributions(contrib, list(bundle.features), df.index)
     drivers = driver_columns(folded, df, catalog, cfg)
     scores = np.asarray(bundle.score(proba))

@@ -41,7 +41,10 @@ class ScoringModel(Protocol):
     def prepare_matrix(self, df: pd.DataFrame) -> xgb.DMatrix: ...
 
     def predict_proba(
-        self, df: pd.DataFrame, segment_col: str = CALIBRATION_SEGMENT
+        self,
+        df: pd.DataFrame,
+        segment_col: str = CALIBRATION_SEGMENT,
+        dmatrix: xgb.DMatrix | None = None,
     ) -> np.ndarray: ...
 
     def score(self, p: npt.ArrayLike) -> np.ndarray: ...

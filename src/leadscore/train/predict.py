@@ -41,18 +41,23 @@ class ScoringMethods:
         """DMatrix exactly as in training (unseen category levels become missing)."""
         return xgb.DMatrix(self.prepare_frame(df), enable_categorical=True, missing=np.nan)
 
-    def predict_margin(self, df: pd.DataFrame) -> np.ndarray:
-        """Raw log-odds of the booster."""
-        return np.asarray(self.booster.predict(self.prepare_matrix(df), output_margin=True))
+    def predict_margin(self, df: pd.DataFrame, dmatrix: xgb.DMatrix | None = None) -> np.ndarray:
+        """Raw log-odds of the booster (``dmatrix``: ``prepare_matrix(df)`` made already)."""
+        matrix = self.prepare_matrix(df) if dmatrix is None else dmatrix
+        return np.asarray(self.booster.predict(matrix, output_margin=True))
 
     def predict_proba(
-        self, df: pd.DataFrame, segment_col: str = CALIBRATION_SEGMENT
+        self,
+        df: pd.DataFrame,
+        segment_col: str = CALIBRATION_SEGMENT,
+        dmatrix: xgb.DMatrix | None = None,
     ) -> np.ndarray:
         """Calibrated probability (per-AUM-tier calibrator; needs ``segment_col``)."""
         if segment_col not in df.columns:
             raise KeyError(f"predict_proba needs the {segment_col!r} column")
         segments = df[segment_col].astype(object).where(df[segment_col].notna(), "Unknown")
-        return self.calibrator.predict(self.predict_margin(df), segments.astype(str).to_numpy())
+        margin = self.predict_margin(df, dmatrix)
+        return self.calibrator.predict(margin, segments.astype(str).to_numpy())
 
     def score(self, p: npt.ArrayLike) -> np.ndarray:
         """Score 1-99: the percentile of the calibrated probability among out-of-fold leads."""
