@@ -218,7 +218,15 @@ def stage_train(
     )
     write_json(cfg.project.reports_dir / "train" / TRAIN_SUMMARY, train_summary(result))
     contract = cfg.project.reports_dir / "validate" / "schema_contract.json"
-    path = publish_model(result, cfg.project.models_dir, default_catalog_path(), contract)
+    from leadscore.monitor.reference import REFERENCE_FILE, build_reference
+
+    reference = build_reference(
+        df, result.feature_types, result.predictions, result.metrics.get("holdout", {})
+    )  # monitoring: the frozen reference, written into the bundle (checksummed)
+    path = publish_model(
+        result, cfg.project.models_dir, default_catalog_path(), contract,
+        extra={REFERENCE_FILE: reference},
+    )  # fmt: skip
     (cfg.project.models_dir / LATEST_MODEL).write_text(result.version + "\n")
     con.print(f"model {result.version} written to {path}")
     return path
