@@ -484,6 +484,9 @@ def run_demo(
             start = time.perf_counter()
             con.rule(f"[bold]daily x {days}")
             summary.update(stage_simulate(cfg, days, workdir / "raw", con))
+            from leadscore.monitor.scenarios import record_alerts
+
+            summary.update(record_alerts(cfg))  # monitoring: summary.json gains `alerts`
             simulate_seconds = round(time.perf_counter() - start, 2)
     finally:
         _add_demo_figures(workdir, synth_seconds, scale, seed, signal, simulate_seconds)

@@ -100,7 +100,8 @@ def build_reference(
         "features": features,
         "positive_rate": float(labelled["target"].mean()),
         "positive_rate_by_segment": {
-            str(k): {"rate": float(r["mean"]), "n": int(r["size"])} for k, r in by_segment.iterrows()
+            str(k): {"rate": float(r["mean"]), "n": int(r["size"])}
+            for k, r in by_segment.iterrows()
         },
         "expected": {
             "holdout_aucpr": holdout_metrics.get("aucpr"),

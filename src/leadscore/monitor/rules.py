@@ -33,7 +33,13 @@ from leadscore.monitor.reference import n_bins_of
 from leadscore.monitor.stats import psi, psi_null_quantile, rate_test
 
 Level = Literal["alert", "warning"]
-RULES = ("scoring_failures", "feature_drift", "positive_rate", "performance_drop", "data_freshness")
+RULES = (
+    "scoring_failures",
+    "feature_drift",
+    "positive_rate",
+    "performance_drop",
+    "data_freshness",
+)
 
 
 @dataclass(frozen=True)
@@ -129,5 +135,8 @@ def performance_drop(
 def data_freshness(age_days: float | None, cfg: MonitorConfig) -> Finding:
     """Age of the newest vendor vintage."""
     fire = age_days is not None and age_days > cfg.vintage_max_age_days
-    return Finding("data_freshness", "vendor_vintage", "alert" if fire else None, age_days,
-                   float(cfg.vintage_max_age_days), f"newest vintage {age_days} days old")  # fmt: skip
+    detail = "no vintage" if age_days is None else f"newest vintage {age_days:.0f} days old"
+    level: Level | None = "alert" if fire else None
+    return Finding(
+        "data_freshness", "vendor_vintage", level, age_days, cfg.vintage_max_age_days, detail
+    )

@@ -113,7 +113,9 @@ def unlabelled_estimate(wh: Warehouse, cfg: Settings, version: str, as_of: datet
     rows = store.matured_scores(wh, cfg, version, as_of - timedelta(days=days), as_of)
     if rows.empty:
         return None
-    est = label_free_estimate(rows["probability"].to_numpy(float), seed, cfg.monitor.estimate_draws)
+    est = label_free_estimate(
+        rows["probability"].to_numpy(float), seed, cfg.monitor.estimate_draws
+    )
     return {"n": len(rows), **{k: v.to_dict() for k, v in est.items()}}
 
 

@@ -108,7 +108,7 @@ def matured_scores(
     c = cfg.crm
     days = cfg.dataset.label_window_days
     return wh.query(
-        f'SELECT s.lead_id, s.contact_ts, s.probability, s.aum_tier, '
+        f"SELECT s.lead_id, s.contact_ts, s.probability, s.aum_tier, "
         f'CASE WHEN l."{c.converted_ts_col}" IS NOT NULL AND l."{c.converted_ts_col}" >= '
         f"s.contact_ts AND l.\"{c.converted_ts_col}\" <= s.contact_ts + INTERVAL '{days} days' "
         f'THEN 1 ELSE 0 END AS y FROM "{tables.LEAD_SCORES}" s JOIN "{tables.LEADS}" l '

@@ -1,0 +1,47 @@
+"""CLI commands of the monitoring stage: ``monitor`` and ``monitor-scenario``. Registered on
+the main app by :func:`register` (one line in ``cli.py``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from leadscore.daily.cli import AsOfOpt, ConfigOpt
+
+
+def register(app: typer.Typer) -> None:
+    """Add the monitoring commands to ``app``."""
+    app.command()(monitor)
+    app.command("monitor-scenario")(monitor_scenario)
+
+
+def monitor(as_of: AsOfOpt, config: ConfigOpt = None) -> None:
+    """Health, PSI, positive rate, label-free vs realized performance; open/close alerts."""
+    from leadscore.cli import _call, _parse_ts, _settings, console
+    from leadscore.monitor.commands import stage_monitor
+
+    cfg = _settings(config)
+    _call(lambda: stage_monitor(cfg, _parse_ts(as_of), console))
+
+
+def monitor_scenario(
+    workdir: Annotated[Path, typer.Option(help="Working folder (created).")] = Path("scenario"),
+    scale: Annotated[float, typer.Option(min=0.0005, max=4.0)] = 0.05,
+    days: Annotated[int, typer.Option(min=1)] = 60,
+    drift: Annotated[
+        str | None, typer.Option(help="aum_shift | columns_dropped | conversion_drop")
+    ] = None,
+    drift_day: Annotated[int, typer.Option(min=0)] = 0,
+) -> None:
+    """Synthetic world (optionally drifting), whole pipeline, N days; which alerts fired when."""
+    from leadscore.cli import _call, console
+    from leadscore.monitor.scenarios import run_scenario
+
+    _call(
+        lambda: console.print(
+            run_scenario(workdir, scale, days, drift, drift_day, console=console)
+        )
+    )
