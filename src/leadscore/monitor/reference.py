@@ -57,7 +57,7 @@ def assign_bins(ref: Mapping[str, Any], values: pd.Series | Sequence[Any]) -> np
     if ref["kind"] == "numeric":
         edges = np.asarray(ref["edges"], dtype=float)
         x = pd.to_numeric(s, errors="coerce").astype(float).to_numpy()
-        null |= ~np.isfinite(x)
+        null = null | ~np.isfinite(x)
         out = np.searchsorted(edges, np.where(null, 0.0, x), side="right")
         return np.where(null, len(edges) + 1, out).astype(int)
     index = {lvl: i for i, lvl in enumerate(ref["levels"])}
