@@ -16,6 +16,7 @@ def register(app: typer.Typer) -> None:
     """Add the monitoring commands to ``app``."""
     app.command()(monitor)
     app.command("monitor-scenario")(monitor_scenario)
+    app.command()(stress)
 
 
 def monitor(as_of: AsOfOpt, config: ConfigOpt = None) -> None:
@@ -45,3 +46,32 @@ def monitor_scenario(
             run_scenario(workdir, scale, days, drift, drift_day, console=console)
         )
     )
+
+
+def stress(
+    raw: Annotated[Path, typer.Option(help="The world folder holding future/ and manifest.json.")],
+    days: Annotated[int, typer.Option(min=1)] = 7,
+    test: Annotated[
+        list[str] | None, typer.Option(help="volume_2x | missing_features | class_shift")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Stress tests on copies of the project: 2x volume, missing features, class shift."""
+    from leadscore.cli import _call, _settings, console
+    from leadscore.monitor.stress import run_stress
+
+    cfg = _settings(config)
+
+    def go() -> None:
+        out = run_stress(cfg, raw, days, only=tuple(test or ()))
+        for r in out["tests"]:
+            verdict = "passed" if r["passed"] else "FAILED"
+            console.print(
+                f"{r['test']}: {verdict} ({r['days']} days, completed {r['completed']}, "
+                f"rejects without reason {r['rejects_without_reason']}, alerts "
+                f"{sorted({a['rule'] for a in r['alerts']})}, expected {r['expected_rules']})"
+            )
+        if not out["passed"]:
+            raise SystemExit(1)
+
+    _call(go)

@@ -7,7 +7,8 @@ stores as ``reference.json`` (checksummed by the bundle manifest).
 
 Bins: numbers get quantile bins on the non-NULL training values plus a NULL bin (last);
 categories get one bin per training level plus an "unseen" bin and a NULL bin (last two).
-The score (calibrated probability) gets decile bins of the out-of-fold + holdout probabilities.
+The score (calibrated probability) gets decile bins of the final model's holdout probabilities
+(out-of-sample, made by the shipped booster as production's are).
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ def build_reference(
             continue
         is_cat = kind == "categorical" or not pd.api.types.is_numeric_dtype(frame[name])
         features[name] = category_bins(frame[name]) if is_cat else numeric_bins(frame[name])
-    proba = predictions["xgb_proba"].astype(float)
+    # the shipped model's own out-of-sample scores (holdout), as production scores are made
+    holdout = predictions["set"] == "holdout"
+    proba = predictions.loc[holdout if holdout.any() else slice(None), "xgb_proba"].astype(float)
     features[SCORE_FEATURE] = numeric_bins(proba)
     labelled = predictions[predictions["target"].notna()]
     segments = labelled[segment_col].astype(object).where(labelled[segment_col].notna(), "Unknown")

@@ -81,7 +81,10 @@ def run_scenario(
     workdir.mkdir(parents=True, exist_ok=True)
     manifest = stage_synth(workdir / "raw", scale, seed, "default", con,
                            future_days=days + 1, drift=drift, drift_day=drift_day)  # fmt: skip
-    cfg = load_settings(write_demo_config(workdir, manifest, seed))
+    path = write_demo_config(workdir, manifest, seed)
+    with path.open("a") as fh:  # the monitor is under test, not the model: a small search
+        fh.write("\n[train]\ncv_folds = 3\nn_trials = 2\nbootstrap_samples = 50\n")
+    cfg = load_settings(path)
     run_pipeline(cfg, raw_dir=workdir / "raw", console=con, override_reason=override_reason)
     stage_simulate(cfg, days, workdir / "raw", con)
     alerts = record_alerts(cfg)["alerts"]
