@@ -129,3 +129,20 @@ def test_stress_tests_complete_with_reasons_and_missing_features_alert(
     assert missing["passed"] and any(a["rule"] == "feature_drift" for a in missing["alerts"])
     # (class_shift's labels are too few on this small world for the guard to fire; the
     # seed-scale figure is in the closing note)
+
+
+def test_the_readiness_checklist_is_built_from_facts(trained: Path) -> None:
+    from leadscore.monitor.checklist import readiness
+
+    cfg = load_settings(trained / "leadscore.toml")
+    out = readiness(cfg)
+    items = {i["item"]: i for i in out["items"]}
+    assert items["bundle verified"]["passed"]
+    gates = json.loads((latest_bundle_path(cfg) / "gates.json").read_text())
+    assert items["model gates green"]["passed"] == gates["all_passed"]
+    assert not items["7 shadow days at > 95% success"]["passed"]  # no shadow run here
+    stress = cfg.project.reports_dir / "monitor" / "stress.json"
+    expected = stress.is_file() and json.loads(stress.read_text())["passed"]
+    assert items["stress tests passed"]["passed"] == expected
+    assert not out["ready"]
+    assert (cfg.project.reports_dir / "monitor" / "readiness.md").is_file()

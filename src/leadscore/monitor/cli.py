@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
     app.command()(monitor)
     app.command("monitor-scenario")(monitor_scenario)
     app.command()(stress)
+    app.command()(readiness)
 
 
 def monitor(as_of: AsOfOpt, config: ConfigOpt = None) -> None:
@@ -73,5 +74,26 @@ def stress(
             )
         if not out["passed"]:
             raise SystemExit(1)
+
+    _call(go)
+
+
+def readiness(
+    scenario: Annotated[
+        list[Path] | None, typer.Option(help="A scenario's summary.json (its alerts count).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Production-readiness checklist from facts (shadow days, stress, alerts, gates, bundle)."""
+    from leadscore.cli import _call, _settings, console
+    from leadscore.monitor.checklist import readiness as build
+
+    cfg = _settings(config)
+
+    def go() -> None:
+        out = build(cfg, tuple(scenario or ()))
+        for i in out["items"]:
+            console.print(f"[{'x' if i['passed'] else ' '}] {i['item']}: {i['evidence']}")
+        console.print(f"ready: {out['ready']}")
 
     _call(go)
