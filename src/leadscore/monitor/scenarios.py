@@ -44,11 +44,16 @@ def alert_records(cfg: Settings) -> list[dict[str, Any]]:
 
 
 def record_alerts(cfg: Settings) -> dict[str, Any]:
-    """Add ``alerts`` (every alert raised) to the project's ``summary.json``; return it."""
+    """Add ``alerts`` (every alert raised) to the project's ``summary.json`` and write the
+    monitoring page; return them."""
     alerts = {"alerts": alert_records(cfg)}
     path = cfg.project.data_dir.parent / "summary.json"
     summary = json.loads(path.read_text()) if path.exists() else {}
     write_json(path, {**summary, **alerts})
+    if any((cfg.project.reports_dir / "monitor").glob("monitor_*.json")):
+        from leadscore.monitor.page import write_page
+
+        write_page(cfg, alerts["alerts"])
     return alerts
 
 
