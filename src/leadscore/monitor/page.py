@@ -29,7 +29,7 @@ def series(folder: Path) -> pd.DataFrame:
         d = json.loads(path.read_text())
         fig, h = d["figures"], d["figures"].get("health") or {}
         psi = {f["subject"]: f["value"] for f in d["findings"] if f["rule"] == "feature_drift"}
-        week = [f for f in d["findings"] if f["rule"] == "positive_rate"]
+        week = [f for f in d["findings"] if f["rule"] == "positive_rate"]  # matured window
         est = (fig.get("estimate_matured") or {}).get("top_decile_precision") or {}
         rows.append({
             "date": pd.Timestamp(d["as_of"]), "considered": h.get("n_considered"),
@@ -68,7 +68,9 @@ def write_page(cfg: Settings, alerts: list[dict[str, Any]]) -> Path:
     _panel(axes[1], df, ["success_rate"], "scoring success rate", days)
     _panel(axes[2], df, ["per_lead_ms"], "latency (ms per lead)", days)
     _panel(axes[3], df, top, "PSI, top 5 features", days)
-    _panel(axes[4], df, ["positive_rate", "expected_rate"], "matured week positive rate", days)
+    _panel(
+        axes[4], df, ["positive_rate", "expected_rate"], "matured positive rate vs expected", days
+    )
     _panel(axes[5], df, ["est_top", "est_low", "est_high", "real_top"],
            "top-decile precision: estimated (interval) vs realized", days)  # fmt: skip
     png = _save(fig, folder / "monitoring.png")

@@ -9,9 +9,10 @@ decides (``alpha`` is the per-run false-alarm level, split Bonferroni-style over
 - ``feature_drift`` (per feature and the score): only with ``min_sample`` leads in the window;
   PSI above ``psi_alert`` (alert) or ``psi_warning`` (warning) AND above the ``1 - alpha/m``
   quantile of PSI under no drift (multinomial resampling of the reference at the same size).
-- ``positive_rate``: the latest matured week's positives against the rate the calibrated
-  probabilities expect, exact two-sided binomial test at ``alpha/m``, relative change above
-  ``performance_drop``; only with ``min_sample`` matured leads.
+- ``positive_rate``: the matured window's positives (leads contacted ``window_days`` before
+  the label window ended) against the rate their calibrated probabilities expect: exact
+  two-sided binomial test at ``alpha/2``, relative change above ``performance_drop``; only with
+  ``min_sample`` matured leads. (A week of leads is too few at a 4% rate: it is reported.)
 - ``performance_drop``: realized top-decile precision over the matured window below the
   label-free expectation by more than ``performance_drop`` (relative) AND the one-sided exact
   binomial test at ``alpha/m``.
@@ -99,7 +100,7 @@ def feature_drift(
 
 
 def positive_rate(y: np.ndarray, p: np.ndarray, cfg: MonitorConfig, subject: str) -> Finding:
-    """Matured week's positive rate against the calibrated expectation."""
+    """Matured leads' positive rate against the calibrated expectation."""
     n, k = len(y), int(np.sum(y))
     expected = float(np.mean(p)) if n else float("nan")
     rate = k / n if n else float("nan")

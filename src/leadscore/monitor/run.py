@@ -84,7 +84,8 @@ def last_run_health(wh: Warehouse, as_of: datetime) -> dict[str, Any] | None:
 
 def performance(wh: Warehouse, cfg: Settings, version: str, as_of: datetime,
                 seed: int) -> tuple[list[rules.Finding], dict[str, Any]]:  # fmt: skip
-    """Latest matured week's positive rate; matured window's estimate vs realized."""
+    """Matured window's positive rate (the latest matured week's reported beside it) and its
+    label-free estimate vs realized figures."""
     m = cfg.monitor
     matured = as_of - timedelta(days=cfg.dataset.label_window_days)
     week = store.matured_scores(wh, cfg, version, matured - timedelta(days=7), matured)
@@ -93,10 +94,11 @@ def performance(wh: Warehouse, cfg: Settings, version: str, as_of: datetime,
     figures: dict[str, Any] = {"matured_until": matured.isoformat(), "n_week": len(week),
                                "n_window": len(win)}  # fmt: skip
     if len(week):
-        f = rules.positive_rate(week["y"].to_numpy(), week["probability"].to_numpy(), m, "week")
-        findings.append(f)
+        figures["week"] = {"n": len(week), "positive_rate": float(week["y"].mean()),
+                           "expected": float(week["probability"].mean())}  # fmt: skip
     if len(win):
         p, y = win["probability"].to_numpy(dtype=float), win["y"].to_numpy(dtype=float)
+        findings.append(rules.positive_rate(y, p, m, "matured_window"))
         est = label_free_estimate(p, seed, m.estimate_draws)
         figures["estimate_matured"] = {k: v.to_dict() for k, v in est.items()}
         figures["realized"] = realized(y, p)
