@@ -154,3 +154,14 @@ def test_the_webhook_posts_slack_compatible_json_to_a_local_server() -> None:
     assert got["type"] == "application/json"
     assert "feature_drift on AUM" in got["text"]  # Slack shows `text`
     assert got["alert"]["rule"] == "feature_drift" and got["alert"]["date"] == "2025-11-02"
+
+
+def test_a_failing_webhook_is_recorded_not_raised() -> None:
+    from leadscore.monitor.run import notify
+
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    port = server.server_address[1]
+    server.server_close()  # nothing listens on this port any more
+    errors = notify(f"http://127.0.0.1:{port}/hook", [_finding("alert")], T0, "m1")
+    assert len(errors) == 1 and errors[0].startswith("feature_drift/x")
+    assert notify(None, [_finding("alert")], T0, "m1") == []

@@ -153,15 +153,24 @@ def run_monitor(
                                    "wall_seconds", "per_lead_ms", "feature_availability")
     }  # fmt: skip
     new = reconcile(wh, findings, as_of)
-    if m.webhook_url:
-        for f in new:
-            post_webhook(m.webhook_url, payload(f, as_of, version))
+    figures["webhook_errors"] = notify(m.webhook_url, new, as_of, version)
     path = cfg.project.reports_dir / "monitor" / f"monitor_{as_of:%Y%m%d}.json"
     result = MonitorResult(as_of, findings, new, figures, path)
     write_json(path, {"as_of": as_of.isoformat(), "model_version": version,
                       "findings": [f.to_dict() for f in findings],
                       "new_alerts": result.alert_records(), "figures": figures})  # fmt: skip
     return result
+
+
+def notify(url: str | None, new: list[rules.Finding], as_of: datetime, version: str) -> list[str]:
+    """POST each new alert; a failing webhook is recorded, never fails the daily run."""
+    errors = []
+    for f in new if url else []:
+        try:
+            post_webhook(str(url), payload(f, as_of, version))
+        except OSError as exc:
+            errors.append(f"{f.rule}/{f.subject}: {exc}")
+    return errors
 
 
 def daily_hook(ctx: Any, run: Any) -> MonitorResult | None:
