@@ -51,6 +51,7 @@ def _panel(ax: Axes, df: pd.DataFrame, cols: list[str], title: str, alerts: list
         ax.axvline(pd.Timestamp(day, tz="UTC"), color="red", alpha=0.4, lw=1)  # type: ignore[arg-type]
     ax.set_title(title, fontsize=9)
     ax.tick_params(labelsize=7)
+    ax.tick_params(axis="x", labelrotation=30)
     if len(cols) > 1:
         ax.legend(fontsize=6)
 
@@ -63,11 +64,13 @@ def write_page(cfg: Settings, alerts: list[dict[str, Any]]) -> Path:
     fig = Figure(figsize=(10, 9))
     axes = fig.subplots(3, 2).ravel()
     psi_cols = [c for c in df.columns if c.startswith("psi:")]
-    top = df[psi_cols].max().sort_values(ascending=False).index[:5].tolist() if psi_cols else []
+    # the five features drifting most now (early days' tiny windows would dominate a max)
+    last = df[psi_cols].iloc[-1] if psi_cols else pd.Series(dtype=float)
+    top = last.sort_values(ascending=False).index[:5].tolist()
     _panel(axes[0], df, ["considered"], "leads considered per run", days)
     _panel(axes[1], df, ["success_rate"], "scoring success rate", days)
     _panel(axes[2], df, ["per_lead_ms"], "latency (ms per lead)", days)
-    _panel(axes[3], df, top, "PSI, top 5 features", days)
+    _panel(axes[3], df, top, "PSI, 5 features highest on the last day", days)
     _panel(
         axes[4], df, ["positive_rate", "expected_rate"], "matured positive rate vs expected", days
     )
