@@ -100,6 +100,9 @@ def test_drift_below_the_minimum_sample_is_reported_not_alerted() -> None:
     assert f.level is None and f.value is not None and f.value > 1 and "reported only" in f.detail
     big = pd.DataFrame({"feature": ["x", "x"], "bin": [0, 2], "n": [100, 900]})
     assert rules.feature_drift(ref, big, cfg, seed=1)[0].level == "alert"
+    (early,) = rules.feature_drift(ref, big, cfg, seed=1, span_days=3.0)
+    assert early.level is None and "span 3.0 < 7 days" in early.detail  # not a whole week yet
+    assert rules.feature_drift(ref, big, cfg, seed=1, span_days=7.0)[0].level == "alert"
     stable = pd.DataFrame({"feature": ["x", "x"], "bin": [0, 1], "n": [510, 490]})
     assert rules.feature_drift(ref, stable, cfg, seed=1)[0].level is None
 

@@ -175,6 +175,12 @@ class MonitorConfig(_Section):
     min_sample: int = Field(
         300, ge=1, description="Below this many leads PSI and rates are reported, not alerted."
     )
+    min_span_days: int = Field(
+        7,
+        ge=1,
+        description="PSI is reported, not alerted, until the binned scores span this "
+        "many days (a weekday feature needs whole weeks).",
+    )
     psi_warning: float = Field(0.10, gt=0)
     psi_alert: float = Field(0.25, gt=0)
     failure_rate: float = Field(0.05, gt=0, lt=1, description="Scoring failures above: alert.")

@@ -6,7 +6,8 @@ decides (``alpha`` is the per-run false-alarm level, split Bonferroni-style over
 
 - ``scoring_failures``: rejected / considered in the last run above ``failure_rate`` AND the
   exact binomial test rejects "the true failure rate is at most ``failure_rate``".
-- ``feature_drift`` (per feature and the score): only with ``min_sample`` leads in the window;
+- ``feature_drift`` (per feature and the score): only with ``min_sample`` leads in the window
+  and scores binned over at least ``min_span_days`` (a weekday feature needs whole weeks);
   PSI above ``psi_alert`` (alert) or ``psi_warning`` (warning) AND above the ``1 - alpha/m``
   quantile of PSI under no drift (multinomial resampling of the reference at the same size).
 - ``positive_rate``: the matured window's positives (leads contacted ``window_days`` before
@@ -72,9 +73,15 @@ def scoring_failures(n_rejected: int, n_considered: int, cfg: MonitorConfig) -> 
 
 
 def feature_drift(
-    reference: Mapping[str, Any], counts: pd.DataFrame, cfg: MonitorConfig, seed: int
+    reference: Mapping[str, Any],
+    counts: pd.DataFrame,
+    cfg: MonitorConfig,
+    seed: int,
+    span_days: float | None = None,
 ) -> list[Finding]:
-    """PSI per feature (and the score) over the window's bin counts."""
+    """PSI per feature (and the score) over the window's bin counts; ``span_days``: how many
+    days the binned scores cover (None: enough)."""
+    short = span_days is not None and span_days < cfg.min_span_days
     feats = reference["features"]
     m = max(1, len(feats))
     out = []
@@ -88,7 +95,9 @@ def feature_drift(
         value = psi(np.asarray(spec["shares"]), vec)
         level: Level | None = None
         detail = f"n={n}"
-        if n >= cfg.min_sample and value > cfg.psi_warning:
+        if short:
+            detail += f", scores span {span_days:.1f} < {cfg.min_span_days} days: reported only"
+        elif n >= cfg.min_sample and value > cfg.psi_warning:
             null_q = psi_null_quantile(np.asarray(spec["shares"]), n, 1 - cfg.alpha / m, seed + i)
             detail += f", no-drift quantile {null_q:.4f}"
             if value > null_q:

@@ -141,7 +141,8 @@ def run_monitor(
         findings.append(rules.scoring_failures(int(health.get("n_rejected", 0)),
                                                int(health["n_considered"]), m))  # fmt: skip
     counts = store.window_counts(wh, as_of, m.window_days)
-    findings += rules.feature_drift(reference, counts, m, seed)
+    span = store.span_days(wh, as_of)
+    findings += rules.feature_drift(reference, counts, m, seed, 0.0 if span is None else span)
     perf, figures = performance(wh, cfg, version, as_of, seed)
     findings += perf
     age = newest_vintage_age_days(wh, as_of)

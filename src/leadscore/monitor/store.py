@@ -100,6 +100,12 @@ def window_counts(wh: Warehouse, as_of: datetime, days: int) -> pd.DataFrame:
     ).to_pandas()
 
 
+def span_days(wh: Warehouse, as_of: datetime) -> float | None:
+    """Days between the first binned score and ``as_of`` (None: nothing binned yet)."""
+    first = wh.query(f'SELECT min(scored_at) AS t FROM "{BINS}"').to_pylist()[0]["t"]
+    return None if first is None else (as_of - first).total_seconds() / 86_400
+
+
 def matured_scores(
     wh: Warehouse, cfg: Settings, version: str, start: datetime, end: datetime
 ) -> pd.DataFrame:
