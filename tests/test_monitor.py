@@ -40,7 +40,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     manifest["_raw"] = str(raw)
     proj = root / "project"
     proj.mkdir()
-    cfg = load_settings(write_project_config(proj, manifest, "[monitor]\nmin_sample = 10\n"))
+    cfg = load_settings(
+        write_project_config(proj, manifest, "[monitor]\nmin_sample = 10\nmin_span_days = 1\n")
+    )
     stage_ingest(cfg, raw)
     stage_build(cfg)
     stage_train(cfg, override_reason="small test world")
