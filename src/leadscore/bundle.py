@@ -106,12 +106,15 @@ def write_bundle(
     models_dir: Path,
     catalog: Mapping[str, Any] | Path | None = None,
     contract: Mapping[str, Any] | Path | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``models_dir/<version>/`` atomically and return its path.
 
     ``catalog`` / ``contract`` are the feature catalog and schema contract the model was
-    trained with, as mappings (written as JSON) or paths (copied byte for byte). The same
-    result gives byte-identical files; nothing here reads the clock.
+    trained with, as mappings (written as JSON) or paths (copied byte for byte). ``extra``:
+    more JSON documents by file name (e.g. the monitoring reference, ``reference.json``),
+    checksummed like the others. The same result gives byte-identical files; nothing here
+    reads the clock.
     """
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -123,6 +126,7 @@ def write_bundle(
             catalog if isinstance(catalog, Mapping) else None,
             contract if isinstance(contract, Mapping) else None,
         )
+        docs.update({name: to_jsonable(doc) for name, doc in (extra or {}).items()})
         for name, doc in docs.items():
             write_json(tmp / name, doc)
         for stem, src in (("catalog", catalog), ("contract", contract)):
@@ -256,6 +260,7 @@ def publish_model(
     models_dir: Path,
     catalog: Mapping[str, Any] | Path | None = None,
     contract: Mapping[str, Any] | Path | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the reports, stop on a failed gate (unless overridden), then write the bundle.
 
@@ -267,4 +272,4 @@ def publish_model(
 
     write_training_reports(result, result.report_dir)
     enforce_gates(result.gates, result.override_reason)
-    return write_bundle(result, models_dir, catalog, contract)
+    return write_bundle(result, models_dir, catalog, contract, extra)

@@ -385,3 +385,12 @@ def _register_daily() -> None:
 
 
 _register_daily()
+
+
+def _register_monitor() -> None:
+    from leadscore.monitor.cli import register
+
+    register(app)
+
+
+_register_monitor()

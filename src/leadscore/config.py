@@ -357,6 +357,35 @@ class RegistryConfig(_Section):
     refresh_on_performance_alert: bool = True
 
 
+class MonitorConfig(_Section):
+    """Monitoring and alert rules (run after each daily run and by ``leadscore monitor``)."""
+
+    enabled: bool = Field(True, description="Run the monitor at the end of each daily run.")
+    window_days: int = Field(28, ge=1, description="Rolling window of scored leads for PSI.")
+    min_sample: int = Field(
+        300, ge=1, description="Below this many leads PSI and rates are reported, not alerted."
+    )
+    min_span_days: int = Field(
+        7,
+        ge=1,
+        description="PSI is reported, not alerted, until the binned scores span this "
+        "many days (a weekday feature needs whole weeks).",
+    )
+    psi_warning: float = Field(0.10, gt=0)
+    psi_alert: float = Field(0.25, gt=0)
+    failure_rate: float = Field(0.05, gt=0, lt=1, description="Scoring failures above: alert.")
+    performance_drop: float = Field(
+        0.10, gt=0, lt=1, description="Relative drop of realized vs expected performance."
+    )
+    vintage_max_age_days: int = Field(150, ge=1, description="Newest vintage older: alert.")
+    alpha: float = Field(
+        0.001, gt=0, lt=1,
+        description="Family-wise false-alarm level per run; split (Bonferroni) over the tests.",
+    )  # fmt: skip
+    estimate_draws: int = Field(500, ge=50)
+    webhook_url: str | None = Field(None, description="JSON POST (Slack-compatible) per alert.")
+
+
 class Settings(_Section):
     """All of leadscore's settings."""
 
@@ -375,6 +404,7 @@ class Settings(_Section):
     experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
 
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

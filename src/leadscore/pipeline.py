@@ -271,7 +271,15 @@ def stage_train(
     )
     write_json(cfg.project.reports_dir / "train" / TRAIN_SUMMARY, train_summary(result))
     contract = cfg.project.reports_dir / "validate" / "schema_contract.json"
-    path = publish_model(result, cfg.project.models_dir, default_catalog_path(), contract)
+    from leadscore.monitor.reference import REFERENCE_FILE, build_reference
+
+    reference = build_reference(
+        df, result.feature_types, result.predictions, result.metrics.get("holdout", {})
+    )  # monitoring: the frozen reference, written into the bundle (checksummed)
+    path = publish_model(
+        result, cfg.project.models_dir, default_catalog_path(), contract,
+        extra={REFERENCE_FILE: reference},
+    )  # fmt: skip
     con.print(f"model {result.version} written to {path}")
     register_trained(cfg, path, df, con)  # the registry decides the champion; LATEST mirrors it
     return path
@@ -598,6 +606,9 @@ def run_demo(
             start = time.perf_counter()
             con.rule(f"[bold]daily x {days}")
             summary.update(stage_simulate(cfg, days, workdir / "raw", con))
+            from leadscore.monitor.scenarios import record_alerts
+
+            summary.update(record_alerts(cfg))  # monitoring: summary.json gains `alerts`
             simulate_seconds = round(time.perf_counter() - start, 2)
     finally:
         _add_demo_figures(workdir, synth_seconds, scale, seed, signal, simulate_seconds)

@@ -158,6 +158,10 @@ def run_daily(
     # 6. monitor hooks
     for hook in ctx.hooks:
         hook(ctx, run)
+    # 7. monitoring (leadscore.monitor): bin this run's scores, drift, estimates, alerts
+    from leadscore.monitor.run import daily_hook
+
+    daily_hook(ctx, run)
     return run
 
 

@@ -17,7 +17,15 @@ from leadscore.config import Settings
 #: ``project`` keys that only say where files live; they never change what a model learns.
 PATH_KEYS = ("data_dir", "models_dir", "reports_dir", "truth_file", "reference_importance")
 #: Sections that say where things are or how the registry behaves, not what the model learns.
-NON_MODEL_SECTIONS = ("warehouse", "registry", "serve", "push", "experiment", "ingest")
+NON_MODEL_SECTIONS = (
+    "warehouse",
+    "registry",
+    "serve",
+    "push",
+    "experiment",
+    "ingest",
+    "monitor",
+)
 
 
 def model_settings(cfg: Settings) -> dict[str, Any]:

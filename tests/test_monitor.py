@@ -1,0 +1,150 @@
+"""Monitoring on a small world with a future: the reference in the bundle, the daily hook,
+the ``monitor`` command and ``summary.json``'s alerts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import write_project_config
+from leadscore.bundle import load_bundle
+from leadscore.cli import app
+from leadscore.config import load_settings
+from leadscore.daily.commands import stage_fallback
+from leadscore.daily.simulate import stage_simulate
+from leadscore.monitor.reference import REFERENCE_FILE, SCORE_FEATURE
+from leadscore.monitor.run import load_reference
+from leadscore.monitor.scenarios import record_alerts
+from leadscore.monitor.stress import run_stress
+from leadscore.pipeline import latest_bundle_path, stage_build, stage_ingest, stage_train
+from leadscore.warehouse import open_warehouse
+
+SCALE = 0.02
+DAYS = 5
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small world, trained, with its fallback (no daily run yet)."""
+    from leadscore.synthetic import generate_world
+
+    root = tmp_path_factory.mktemp("monitor")
+    raw = root / "raw"
+    generate_world(raw, scale=SCALE, seed=42, future_days=2 * DAYS + 1)
+    manifest = json.loads((raw / "manifest.json").read_text())
+    manifest["_raw"] = str(raw)
+    proj = root / "project"
+    proj.mkdir()
+    cfg = load_settings(
+        write_project_config(proj, manifest, "[monitor]\nmin_sample = 10\nmin_span_days = 1\n")
+    )
+    stage_ingest(cfg, raw)
+    stage_build(cfg)
+    stage_train(cfg, override_reason="small test world")
+    stage_fallback(cfg)
+    return proj
+
+
+@pytest.fixture(scope="module")
+def project(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the trained project after DAYS daily runs."""
+    proj = tmp_path_factory.mktemp("monitor_sim") / "project"
+    shutil.copytree(trained, proj)
+    stage_simulate(load_settings(proj / "leadscore.toml"), DAYS, trained.parent / "raw")
+    return proj
+
+
+def test_the_bundle_carries_a_checksummed_reference(project: Path) -> None:
+    cfg = load_settings(project / "leadscore.toml")
+    bundle = load_bundle(latest_bundle_path(cfg))
+    assert REFERENCE_FILE in bundle.manifest["files"]
+    ref = load_reference(bundle.path)
+    assert ref is not None
+    assert set(bundle.features) <= set(ref["features"]) and SCORE_FEATURE in ref["features"]
+    for spec in ref["features"].values():
+        assert sum(spec["shares"]) == pytest.approx(1.0)
+    assert 0 < ref["positive_rate"] < 1 and ref["positive_rate_by_segment"]
+    assert ref["expected"]["holdout_aucpr"] == bundle.metrics["holdout"]["aucpr"]
+
+
+def test_each_daily_run_bins_its_scores_and_writes_a_monitor_record(project: Path) -> None:
+    cfg = load_settings(project / "leadscore.toml")
+    wh = open_warehouse(cfg.warehouse)
+    try:
+        bins = wh.query("SELECT * FROM monitor_bins").to_pandas()
+        scored = wh.query(
+            "SELECT count(*) AS n FROM lead_scores WHERE run_id LIKE 'daily-%' "
+            f"AND model_version = '{latest_bundle_path(cfg).name}'"
+        ).to_pylist()[0]["n"]
+    finally:
+        wh.close()
+    per_lead = bins.groupby("lead_id")["feature"].nunique()
+    assert len(per_lead) == scored > 0
+    assert per_lead.nunique() == 1  # every lead binned on every reference feature
+    records = sorted((cfg.project.reports_dir / "monitor").glob("monitor_*.json"))
+    assert len(records) == DAYS
+    last = json.loads(records[-1].read_text())
+    rules = {f["rule"] for f in last["findings"]}
+    assert {"scoring_failures", "feature_drift", "data_freshness"} <= rules
+    est = last["figures"]["estimate_unlabelled"]
+    assert est["n"] > 0
+    low, high = est["top_decile_precision"]["low"], est["top_decile_precision"]["high"]
+    assert 0 <= low <= est["top_decile_precision"]["value"] <= high <= 1
+
+
+def test_the_monitor_command_and_summary_alerts(project: Path) -> None:
+    cfg = load_settings(project / "leadscore.toml")
+    as_of = cfg.dataset.as_of
+    assert as_of is not None
+    day = (as_of + timedelta(days=DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result = CliRunner().invoke(
+        app, ["monitor", "--as-of", day, "-c", str(project / "leadscore.toml")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "new alerts" in result.output
+    alerts = record_alerts(cfg)["alerts"]
+    summary = json.loads((project / "summary.json").read_text())
+    assert summary["alerts"] == alerts
+    for a in alerts:
+        assert {"date", "rule", "subject", "value", "threshold"} <= set(a)
+    page = cfg.project.reports_dir / "monitor" / "monitoring.html"
+    assert page.is_file() and "monitoring.png" in page.read_text()
+
+
+def test_stress_tests_complete_with_reasons_and_missing_features_alert(
+    trained: Path, tmp_path: Path
+) -> None:
+    cfg = load_settings(trained / "leadscore.toml")
+    out = run_stress(cfg, trained.parent / "raw", days=DAYS, workdir=tmp_path)
+    by_name = {r["test"]: r for r in out["tests"]}
+    assert set(by_name) == {"volume_2x", "missing_features", "class_shift"}
+    for r in out["tests"]:
+        assert r["completed"], r["error"]
+        assert r["rejects_without_reason"] == 0 and r["days"] == DAYS
+    assert by_name["volume_2x"]["passed"]  # twice the leads, no alert
+    missing = by_name["missing_features"]
+    assert missing["passed"] and any(a["rule"] == "feature_drift" for a in missing["alerts"])
+    # (class_shift's labels are too few on this small world for the guard to fire; the
+    # seed-scale figure is in the closing note)
+
+
+def test_the_readiness_checklist_is_built_from_facts(trained: Path) -> None:
+    from leadscore.monitor.checklist import readiness
+
+    cfg = load_settings(trained / "leadscore.toml")
+    out = readiness(cfg)
+    items = {i["item"]: i for i in out["items"]}
+    assert items["bundle verified"]["passed"]
+    gates = json.loads((latest_bundle_path(cfg) / "gates.json").read_text())
+    assert items["model gates green"]["passed"] == gates["all_passed"]
+    assert not items["7 shadow days at > 95% success"]["passed"]  # no shadow run here
+    stress = cfg.project.reports_dir / "monitor" / "stress.json"
+    expected = stress.is_file() and json.loads(stress.read_text())["passed"]
+    assert items["stress tests passed"]["passed"] == expected
+    assert not out["ready"]
+    assert (cfg.project.reports_dir / "monitor" / "readiness.md").is_file()
