@@ -62,7 +62,9 @@ def _without_nan(drivers: dict[str, list[dict[str, object]]]) -> dict[str, objec
 
 
 def _client(cfg: Settings, tokens: tuple[str, ...] = (TOKEN,), **kw: float) -> TestClient:
-    models = ModelSource(lambda: latest_bundle_path(cfg), kw.get("check_seconds", 0.0))
+    models = ModelSource(
+        lambda: latest_bundle_path(cfg, read_only=True), kw.get("check_seconds", 0.0)
+    )
     return TestClient(create_app(cfg, models, tokens=tokens, clock=lambda: NOW))
 
 

@@ -305,11 +305,11 @@ def train_summary(result: TrainResult) -> dict[str, Any]:
     }
 
 
-def latest_bundle_path(cfg: Settings) -> Path:
+def latest_bundle_path(cfg: Settings, read_only: bool = False) -> Path:
     """Folder of the champion in the model registry, its checksums re-verified."""
     from leadscore.registry.runner import champion_path
 
-    return champion_path(cfg)
+    return champion_path(cfg, read_only)
 
 
 def run_server(
@@ -321,7 +321,9 @@ def run_server(
     from leadscore.serve import create_app
     from leadscore.serve.source import ModelSource
 
-    models = ModelSource(lambda: latest_bundle_path(cfg), cfg.serve.model_check_seconds)
+    models = ModelSource(
+        lambda: latest_bundle_path(cfg, read_only=True), cfg.serve.model_check_seconds
+    )
     models.current()  # fail at start, not at the first request, when there is no model
     app = create_app(cfg, models, tokens=tokens)
     uvicorn.run(app, host=host or cfg.serve.host, port=port or cfg.serve.port, log_level="info")

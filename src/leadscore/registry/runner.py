@@ -97,15 +97,17 @@ def register_trained(
     return record
 
 
-def champion_path(cfg: Settings) -> Path:
+def champion_path(cfg: Settings, read_only: bool = False) -> Path:
     """Folder of the champion's bundle, re-verified against the registry.
 
-    Reads the registry read-only (the HTTP service asks this while the daily job may be
-    writing). A project trained before the registry existed has no ``model_registry`` table;
-    its ``models/LATEST`` pointer is used then. No warehouse is created by asking.
+    ``read_only`` for a process that must not take DuckDB's write lock (the HTTP service asks
+    while the daily job may be writing; a process that already holds a read-write connection
+    must not ask read-only). A project trained before the registry existed has no
+    ``model_registry`` table; its ``models/LATEST`` pointer is used then. No warehouse is
+    created by asking.
     """
     if cfg.warehouse.backend != "duckdb" or Path(cfg.warehouse.path).exists():
-        wh = open_warehouse(cfg.warehouse, read_only=True)
+        wh = open_warehouse(cfg.warehouse, read_only=read_only)
         try:
             if wh.table_exists(MODEL_REGISTRY):
                 return verify_for_use(champion(wh))
