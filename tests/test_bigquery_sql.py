@@ -72,6 +72,7 @@ class WorkloadContext:
     catalog: Catalog
     world: SmallWorld
     out_dir: Path
+    trained: Path  # a project folder the session's pipeline run trained (its bundle, registry)
 
     @property
     def as_of(self) -> datetime:
@@ -149,6 +150,43 @@ def _score(wh: ShadowWarehouse, ctx: WorkloadContext) -> None:
     score_tables.export_pending(wh, str(bundle.version))
 
 
+@workload("experiment")
+def _experiment(wh: ShadowWarehouse, ctx: WorkloadContext) -> None:
+    """The A/B test: the plan's KPI query, assignment of new leads, arms per lead, monitor."""
+    from leadscore.experiment.assign import assign_new, lead_arms
+    from leadscore.experiment.run import plan_from_warehouse
+
+    cfg = ctx.cfg.model_copy(update={"experiment": ctx.cfg.experiment.model_copy(
+        update={"start": ctx.as_of - timedelta(days=60)})})  # fmt: skip
+    plan_from_warehouse(wh, cfg, ctx.as_of)
+    assign_new(wh, cfg, ctx.as_of)
+    lead_arms(wh, cfg)
+
+
+@workload("registry")
+def _registry(wh: ShadowWarehouse, ctx: WorkloadContext) -> None:
+    """The model registry: register a real bundle, promote it, list, shadows, triggers."""
+    from leadscore.pipeline import latest_bundle_path
+    from leadscore.registry.lifecycle import promote, refresh_due
+    from leadscore.registry.store import list_models, register, shadow_models
+
+    bundle = latest_bundle_path(load_settings(ctx.trained / "leadscore.toml"))
+    record = register(wh, bundle, ctx.as_of)
+    promote(wh, ctx.cfg, record.version, ctx.as_of, override_reason="analyzer workload")
+    list_models(wh)
+    shadow_models(wh)
+    refresh_due(wh, ctx.cfg, ctx.as_of + timedelta(days=200))
+
+
+@workload("push")
+def _push(wh: ShadowWarehouse, ctx: WorkloadContext) -> None:
+    """The Salesforce push's bookkeeping tables and its pending-scores query."""
+    from leadscore.push.run import ensure_push_tables, pending_scores
+
+    ensure_push_tables(wh)
+    pending_scores(wh)
+
+
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="session")
 def googlesql() -> GoogleSql:
@@ -168,11 +206,14 @@ class Replay:
 
 @pytest.fixture(scope="session")
 def replay(
-    small_world: SmallWorld, googlesql: GoogleSql, tmp_path_factory: pytest.TempPathFactory
+    small_world: SmallWorld,
+    finished_run: Path,
+    googlesql: GoogleSql,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Replay:
     root = tmp_path_factory.mktemp("bigquery")
     cfg = load_settings(small_world.project / "leadscore.toml")
-    ctx = WorkloadContext(cfg, load_catalog(), small_world, root / "out")
+    ctx = WorkloadContext(cfg, load_catalog(), small_world, root / "out", finished_run)
     shadow = ShadowWarehouse(root / "shadow.duckdb")
     for name, fn in WORKLOADS.items():
         with shadow.labelled(name):
