@@ -309,7 +309,7 @@ class ExperimentConfig(_Section):
         (0.25, 0.5, 0.75, 1.0), description="Information fractions of the interim/final looks."
     )
     planned_leads_per_arm: int | None = Field(
-        None, ge=10, description="Default: the plan's leads per arm for the configured design."
+        None, ge=10, description="Default: the power plan's leads per arm for this design."
     )
     srm_alpha: float = Field(0.001, gt=0, lt=1)
 

@@ -25,7 +25,7 @@ from leadscore.report.markdown import md_table
 
 PLOT_FILE, REPORT_FILE, SECTION_FILE = "looks.png", "report.md", "section.html"
 TRADE_OFF = (
-    "Assigning leads (the plan) splits every SGA's queue between arms: cheap in sample size,"
+    "Assigning leads (the default) splits every SGA's queue between arms: cheap in sample size,"
     " but an SGA who sees scores on half the queue may change how they call the other half"
     " (contamination), which biases the lift towards zero. Assigning SGAs avoids that, at the"
     " price of the design effect: outcomes of one SGA's leads are correlated, and with few"
