@@ -8,8 +8,7 @@ the first failed gate: :class:`~leadscore.gates.GateFailed` propagates to the CL
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -22,7 +21,7 @@ from rich.table import Table
 from leadscore.config import CONFIG_FILE, Settings, load_settings
 from leadscore.io import provenance, write_json
 from leadscore.progress import ProgressFn, progress_bar
-from leadscore.warehouse import Warehouse, open_warehouse, tables
+from leadscore.warehouse import Warehouse, tables, warehouse_session
 
 if TYPE_CHECKING:
     from leadscore.dataset import BuildResult
@@ -46,13 +45,7 @@ def _console(console: Console | None) -> Console:
     return console or Console(quiet=True)
 
 
-@contextmanager
-def _warehouse(cfg: Settings) -> Iterator[Warehouse]:
-    wh = open_warehouse(cfg.warehouse)
-    try:
-        yield wh
-    finally:
-        wh.close()
+_warehouse = warehouse_session  # the project's warehouse for a ``with`` block
 
 
 def _with_bar(title: str, console: Console, fn: Callable[[ProgressFn], T]) -> T:

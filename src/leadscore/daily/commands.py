@@ -7,8 +7,7 @@ call list CSV under ``<reports_dir>/daily``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +29,7 @@ from leadscore.daily.fallback import (
 from leadscore.daily.run import DailyContext, DailyRun, Hook, run_daily
 from leadscore.daily.scoring import Models
 from leadscore.io import write_json
-from leadscore.warehouse import Warehouse, open_warehouse
+from leadscore.warehouse import Warehouse, warehouse_session
 
 if TYPE_CHECKING:
     from leadscore.bundle import Bundle
@@ -40,13 +39,7 @@ def _console(console: Console | None) -> Console:
     return console or Console(quiet=True)
 
 
-@contextmanager
-def _warehouse(cfg: Settings) -> Iterator[Warehouse]:
-    wh = open_warehouse(cfg.warehouse)
-    try:
-        yield wh
-    finally:
-        wh.close()
+_warehouse = warehouse_session  # the project's warehouse for a ``with`` block
 
 
 def daily_dir(cfg: Settings) -> Path:

@@ -7,8 +7,6 @@ analysis,simulation}.json`` and the report page (``report.md``, ``looks.png``,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from leadscore.experiment.monitor import MonitorResult, experiment_frame, monito
 from leadscore.experiment.power import PowerPlan, plan_experiment
 from leadscore.experiment.simulate import SimConfig, SimSummary, simulate_many
 from leadscore.io import provenance, write_json
-from leadscore.warehouse import Warehouse, open_warehouse
+from leadscore.warehouse import Warehouse, warehouse_session
 
 
 def reports_dir(cfg: Settings) -> Path:
@@ -31,13 +29,7 @@ def reports_dir(cfg: Settings) -> Path:
     return cfg.project.reports_dir / "experiment"
 
 
-@contextmanager
-def _warehouse(cfg: Settings) -> Iterator[Warehouse]:
-    wh = open_warehouse(cfg.warehouse)
-    try:
-        yield wh
-    finally:
-        wh.close()
+_warehouse = warehouse_session  # the project's warehouse for a ``with`` block
 
 
 def _write(cfg: Settings, name: str, payload: dict[str, object]) -> Path:

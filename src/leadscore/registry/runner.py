@@ -8,8 +8,6 @@ champion on the same matured leads and lets it shadow.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,21 +32,14 @@ from leadscore.registry.store import (
     register,
 )
 from leadscore.registry.verify import load_verified, verify_for_use
-from leadscore.warehouse import Warehouse, open_warehouse, tables
+from leadscore.warehouse import Warehouse, open_warehouse, tables, warehouse_session
 
 LATEST_MODEL = "LATEST"
 REFRESH_DIR = "refresh"
 LATEST_REFRESH = "latest.json"
 
 
-@contextmanager
-def opened(cfg: Settings) -> Iterator[Warehouse]:
-    """The project's warehouse, closed afterwards."""
-    wh = open_warehouse(cfg.warehouse)
-    try:
-        yield wh
-    finally:
-        wh.close()
+opened = warehouse_session  # the project's warehouse for a ``with`` block
 
 
 def project_time(wh: Warehouse, cfg: Settings) -> datetime:

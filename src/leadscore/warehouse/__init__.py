@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from leadscore.config import WarehouseConfig
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from leadscore.config import Settings, WarehouseConfig
 from leadscore.warehouse.base import Warehouse, WarehouseBusy, WarehouseError
 from leadscore.warehouse.dialect import transpile
 
@@ -20,4 +23,21 @@ def open_warehouse(cfg: WarehouseConfig, *, read_only: bool = False) -> Warehous
     return BigQueryWarehouse(project=cfg.project, dataset=cfg.dataset, location=cfg.location)
 
 
-__all__ = ["Warehouse", "WarehouseBusy", "WarehouseError", "open_warehouse", "transpile"]
+@contextmanager
+def warehouse_session(cfg: Settings) -> Iterator[Warehouse]:
+    """The project's warehouse for a ``with`` block, closed afterwards."""
+    wh = open_warehouse(cfg.warehouse)
+    try:
+        yield wh
+    finally:
+        wh.close()
+
+
+__all__ = [
+    "Warehouse",
+    "WarehouseBusy",
+    "WarehouseError",
+    "open_warehouse",
+    "transpile",
+    "warehouse_session",
+]
