@@ -6,8 +6,6 @@ from __future__ import annotations
 import math
 import re
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from browser import chromium as _chromium
 from conftest import TrainedModel
 from leadscore.cli import app
 from leadscore.config import ScoreConfig, load_settings
@@ -196,19 +195,6 @@ def test_enablement_of_an_unknown_model_is_one_line(finished_run: Path) -> None:
     result = CliRunner().invoke(app, ["enablement", "--config", str(config), "--model", "v0-x"])
     assert result.exit_code == 1
     assert "v0-x" in result.output and "Traceback" not in result.output
-
-
-def _chromium(*args: str) -> subprocess.CompletedProcess[str]:
-    flags = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--hide-scrollbars",
-    ]  # fmt: skip
-    with tempfile.TemporaryDirectory() as profile:
-        return subprocess.run(
-            ["chromium", *flags, f"--user-data-dir={profile}", *args],
-            capture_output=True, text=True, timeout=120, check=True,
-        )  # fmt: skip
 
 
 @pytest.mark.browser

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from browser import chromium as _chromium
 from conftest import SmallWorld
 from leadscore.catalog import load_catalog
 from leadscore.cli import app
@@ -104,19 +103,6 @@ def test_a_failed_model_gate_stops_run_with_exit_2(
     assert "0.99" in result.output
     html = (project / "reports" / "report.html").read_text()
     assert "Stop." in html and "min_aucpr" in html
-
-
-def _chromium(*args: str) -> subprocess.CompletedProcess[str]:
-    flags = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--hide-scrollbars",
-    ]  # fmt: skip
-    with tempfile.TemporaryDirectory() as profile:
-        return subprocess.run(
-            ["chromium", *flags, f"--user-data-dir={profile}", *args],
-            capture_output=True, text=True, timeout=120, check=True,
-        )  # fmt: skip
 
 
 @pytest.mark.browser
