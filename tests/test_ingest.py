@@ -532,7 +532,9 @@ def test_generated_sql_transpiles_to_bigquery(
     )
     bq = transpile(cast, "bigquery", dataset="LeadScoring")[0]
     assert "SAFE_CAST" in bq and "LeadScoring.`_ingest_stage`" in bq
-    load = next(s for s in statements if s.startswith('CREATE OR REPLACE TABLE "snapshot_reps'))
+    # (into the scratch table that replaces it: see leadscore.warehouse.swap)
+    load = next(s for s in statements
+                if s.startswith('CREATE OR REPLACE TABLE "_next_snapshot_reps'))  # fmt: skip
     assert "LeadScoring.`_ingest_typed`" in transpile(load, "bigquery", dataset="LeadScoring")[0]
 
 

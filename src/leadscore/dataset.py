@@ -17,6 +17,7 @@ from leadscore.catalog import Catalog
 from leadscore.config import Settings
 from leadscore.ingest.schema import FIRMS_COLUMNS, REPS_COLUMNS
 from leadscore.warehouse import Warehouse, tables
+from leadscore.warehouse.swap import next_table, replace_tables
 
 JoinMode = Literal["asof", "quarter"]
 #: Why a contacted lead is not in the training set, in order of precedence.
@@ -435,19 +436,20 @@ def build_training_set(
     as_of, source = resolve_as_of(wh, cfg, as_of)
     ctx = PitContext.from_settings(cfg, join=join, training=True, as_of=as_of)
     sql = pit_sql(ctx, catalog)
-    with wh.transaction():
-        wh.execute(f"CREATE OR REPLACE TABLE {spine} AS\n{sql}")
-        timing["pit_join_s"] = time.perf_counter() - started
-        wh.execute(
-            f"CREATE OR REPLACE TABLE {table} AS\n"
-            f"SELECT * EXCLUDE (pit_status, exclusion_reason)\nFROM {spine}\n"
-            "WHERE exclusion_reason IS NULL\nORDER BY contact_ts, lead_id"
-        )
-        wh.execute(
-            f"CREATE OR REPLACE TABLE {exclusions_table} AS SELECT lead_id, "
-            f"exclusion_reason AS reason FROM {spine} WHERE exclusion_reason IS NOT NULL"
-            " ORDER BY lead_id"
-        )
+    # The spine is scratch; the two outputs change together, DML-only (see warehouse.swap).
+    wh.execute(f"CREATE OR REPLACE TABLE {spine} AS\n{sql}")
+    timing["pit_join_s"] = time.perf_counter() - started
+    wh.execute(
+        f"CREATE OR REPLACE TABLE {next_table(table)} AS\n"
+        f"SELECT * EXCLUDE (pit_status, exclusion_reason)\nFROM {spine}\n"
+        "WHERE exclusion_reason IS NULL\nORDER BY contact_ts, lead_id"
+    )
+    wh.execute(
+        f"CREATE OR REPLACE TABLE {next_table(exclusions_table)} AS SELECT lead_id, "
+        f"exclusion_reason AS reason FROM {spine} WHERE exclusion_reason IS NOT NULL"
+        " ORDER BY lead_id"
+    )
+    replace_tables(wh, [table, exclusions_table])
     counts = _build_counts(wh, cfg, spine, ctx)
     timing["total_s"] = time.perf_counter() - started
     return BuildResult(
@@ -531,8 +533,8 @@ def build_scoring_set(
         vendor_at_as_of=tuple(vendor_at_as_of),
     )  # fmt: skip
     sql = pit_sql(ctx, catalog)
-    with wh.transaction():
-        wh.execute(f"CREATE OR REPLACE TABLE {table} AS\n{sql}\nORDER BY lead_id")
+    # one statement, atomic on its own (no transaction: BigQuery allows no DDL in one)
+    wh.execute(f"CREATE OR REPLACE TABLE {table} AS\n{sql}\nORDER BY lead_id")
     rows = wh.query(f"SELECT pit_status, COUNT(*) AS n FROM {table} GROUP BY pit_status")
     by_status = {r["pit_status"]: r["n"] for r in rows.to_pylist()}
     return ScoringSetResult(

@@ -39,6 +39,7 @@ from leadscore.ingest.sql import Kind, Source, load_sql, profile_sql, typed_sql,
 from leadscore.io import sha256_file
 from leadscore.progress import ProgressFn, no_progress
 from leadscore.warehouse import Warehouse, WarehouseError, tables
+from leadscore.warehouse.swap import next_table, replacing
 
 __all__ = ["INGEST_LOG", "FileLoad", "IngestError", "IngestResult", "ingest_directory"]
 
@@ -152,6 +153,7 @@ def ingest_directory(
     keys = {s.file: s.key_col for s in sources}
     changes = tuple(guard.what_changed(wh, r, keys[r.file]) for r in redos)
     final_log = _read_log(wh)
+    _refresh_views(wh, final_log)
     md, js = quality.write_quality_report(
         wh, cfg, final_log.values(), timings, ignored, seconds, changes
     )
@@ -255,14 +257,19 @@ def _ingest_file(wh: Warehouse, source: Source, cfg: Settings, log: dict[str, An
         source = replace(source, as_of=profile.get("snapshot_as_of"))
         entry = _log_entry(source, sha, profile)
         merging = merge.merges(source, wh.table_exists(source.table))
-        with wh.transaction():
-            _load(wh, source, cfg, merging)
-            wh.execute(_LOG_DDL)
+        _load(wh, source, cfg, merging)
+        wh.execute(_LOG_DDL)
+        # DML only inside the transaction (BigQuery allows no DDL there): see warehouse.swap
+        with replacing(wh, [] if merging else [source.table]):
+            if merging:
+                for statement in merge.merge_statements(source):
+                    wh.execute(statement)
             wh.execute(f"DELETE FROM {INGEST_LOG} WHERE file = {lit(source.file)}")
             wh.execute(_log_insert(entry))
-            if source.vintage:
-                _create_view(wh, source, log)
+        if source.vintage:
+            _refresh_views(wh, {**log, source.file: entry})
     finally:
+        wh.execute(f'DROP TABLE IF EXISTS "{next_table(source.table)}"')
         wh.execute(f'DROP TABLE IF EXISTS "{TYPED}"')
         wh.execute(f'DROP TABLE IF EXISTS "{merge.DELTA}"')
         wh.execute(f'DROP {stage} IF EXISTS "{STAGE}"')
@@ -272,20 +279,20 @@ def _ingest_file(wh: Warehouse, source: Source, cfg: Settings, log: dict[str, An
 
 
 def _load(wh: Warehouse, source: Source, cfg: Settings, merging: bool) -> None:
-    """Write the typed rows to the source's table; a CRM delivery is merged by Id."""
-    lag = cfg.vendor.delivery_lag_days
-    if not merging:
-        wh.execute(load_sql(source, TYPED, lag))
-        return
-    wh.execute(load_sql(replace(source, table=merge.DELTA), TYPED, lag))
-    for statement in merge.merge_statements(source):
-        wh.execute(statement)
+    """Write the typed rows to the scratch table that replaces the source's table, or to the
+    delta that a CRM delivery's merge by Id reads."""
+    target = merge.DELTA if merging else next_table(source.table)
+    wh.execute(load_sql(replace(source, table=target), TYPED, cfg.vendor.delivery_lag_days))
 
 
-def _create_view(wh: Warehouse, source: Source, log: Mapping[str, Any]) -> None:
-    vintages = {e["table_name"] for e in log.values() if e["kind"] == source.kind}
-    view = tables.REPS_ALL_VINTAGES if source.kind == "reps" else tables.FIRMS_ALL_VINTAGES
-    wh.create_view(view, view_sql(source.columns, sorted(vintages | {source.table})))
+def _refresh_views(wh: Warehouse, log: Mapping[str, Any]) -> None:
+    """Recreate the all-vintage views from the log (heals a crash between a vintage's commit
+    and its view, which is created after the commit)."""
+    for kind, (columns, _) in _VENDOR_KINDS.items():
+        vintages = sorted(e["table_name"] for e in log.values() if e["kind"] == kind)
+        view = tables.REPS_ALL_VINTAGES if kind == "reps" else tables.FIRMS_ALL_VINTAGES
+        if vintages:
+            wh.create_view(view, view_sql(columns, vintages))
 
 
 def _checks(source: Source) -> dict[str, Any]:
