@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from leadscore.faults import crash_point
 from leadscore.warehouse.base import Warehouse
 
 
@@ -38,11 +39,14 @@ def replacing(wh: Warehouse, names: Sequence[str]) -> Iterator[None]:
     try:
         for name in names:
             _match_columns(wh, name)
+        crash_point("swap_staged")
         with wh.transaction():
             for name in names:
                 wh.execute(f'DELETE FROM "{name}" WHERE TRUE')
                 wh.execute(f'INSERT INTO "{name}" SELECT * FROM "{next_table(name)}"')
+                crash_point("swap_in_transaction")
             yield
+        crash_point("swap_committed")
     finally:
         for name in names:
             wh.execute(f'DROP TABLE IF EXISTS "{next_table(name)}"')
