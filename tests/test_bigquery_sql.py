@@ -227,8 +227,8 @@ def _daily(wh: ShadowWarehouse, ctx: WorkloadContext) -> None:
 
 @workload("monitor")
 def _monitor(wh: ShadowWarehouse, ctx: WorkloadContext) -> None:
-    """`leadscore monitor` after the daily runs: bins, drift (PSI), positive rate, estimates,
-    and the alerts table's upkeep (alerts raised on one day, seen again or closed the next)."""
+    """`leadscore monitor` after the daily runs: drift (PSI) over the bins, positive rate,
+    estimates, and the alerts table's upkeep (an alert opened, seen again, closed)."""
     from leadscore.daily.store import last_as_of
     from leadscore.monitor.run import load_reference, run_monitor
     from leadscore.pipeline import latest_bundle_path
@@ -237,10 +237,16 @@ def _monitor(wh: ShadowWarehouse, ctx: WorkloadContext) -> None:
     reference = load_reference(path)
     assert reference is not None, f"{path}: the bundle has no monitoring reference"
     cfg = _reports_in(ctx)
+    # a one-day freshness limit raises an alert (INSERT), the next day sees it again
+    # (UPDATE last_seen); back at the default limit, the third day closes it (UPDATE closed_at)
+    strict = cfg.model_copy(update={"monitor": cfg.monitor.model_copy(
+        update={"vintage_max_age_days": 1})})  # fmt: skip
     last = last_as_of(wh.duckdb)
     assert last is not None, "the daily workload ran no day"
-    for as_of in (last, last + timedelta(days=30)):
-        run_monitor(wh, cfg, reference, path.name, as_of)
+    for days, settings in ((0, strict), (1, strict), (2, cfg)):
+        run_monitor(wh, settings, reference, path.name, last + timedelta(days=days))
+    alerts = wh.duckdb.query("SELECT * FROM monitor_alerts WHERE rule = 'data_freshness'")
+    assert alerts.num_rows == 1 and alerts.column("closed_at")[0].is_valid, alerts.to_pylist()
 
 
 # ----------------------------------------------------------------------------- fixtures
