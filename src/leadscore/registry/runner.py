@@ -8,6 +8,7 @@ champion on the same matured leads and lets it shadow.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +38,8 @@ from leadscore.warehouse import Warehouse, open_warehouse, tables, warehouse_ses
 LATEST_MODEL = "LATEST"
 REFRESH_DIR = "refresh"
 LATEST_REFRESH = "latest.json"
+TRAIN_SUMMARY = "latest.json"  # reports/train/latest.json: the report's model section
+TRAIN_SUMMARY_COPY = "summary.json"  # reports/train/<version>/summary.json
 
 
 opened = warehouse_session  # the project's warehouse for a ``with`` block
@@ -56,8 +59,26 @@ def project_time(wh: Warehouse, cfg: Settings) -> datetime:
 
 
 def mirror_latest(cfg: Settings, version: str) -> None:
-    """Write ``models_dir/LATEST`` = the champion (a convenience mirror; the registry decides)."""
+    """Write ``models_dir/LATEST`` = the champion (a convenience mirror; the registry decides),
+    and make ``reports/train/latest.json`` (the report's model section) the champion's summary
+    when it was kept (see :func:`keep_train_summary`)."""
     write_text(cfg.project.models_dir / LATEST_MODEL, version + "\n")
+    kept = train_reports(cfg) / version / TRAIN_SUMMARY_COPY
+    if kept.exists():
+        write_text(train_reports(cfg) / TRAIN_SUMMARY, kept.read_text())
+
+
+def train_reports(cfg: Settings) -> Path:
+    """``reports/train``: ``latest.json`` and one folder per trained version."""
+    return cfg.project.reports_dir / "train"
+
+
+def keep_train_summary(cfg: Settings, version: str) -> None:
+    """Copy the training summary ``train`` just wrote into the version's report folder, so a
+    challenger trained by ``refresh`` does not replace the champion's in the report."""
+    latest = train_reports(cfg) / TRAIN_SUMMARY
+    if latest.exists() and json.loads(latest.read_text()).get("version") == version:
+        write_text(train_reports(cfg) / version / TRAIN_SUMMARY_COPY, latest.read_text())
 
 
 def register_trained(
@@ -70,6 +91,7 @@ def register_trained(
     """
     con = console or Console(quiet=True)
     as_of = cfg.dataset.as_of or pd.Timestamp(df["contact_ts"].max()).to_pydatetime()
+    keep_train_summary(cfg, bundle_path.name)
     with opened(cfg) as wh:
         last = latest_event_time(wh)
         at = max(as_of, last) if last else as_of
