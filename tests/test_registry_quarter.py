@@ -40,6 +40,7 @@ class Quarter:
     """What the simulated weeks produced (commands' outputs, times, versions)."""
 
     root: Path
+    raw: Path
     as_of: datetime
     delivered: datetime  # when the new vintage became available
     new_quarter: str  # its snapshot date, e.g. 2025-10-01
@@ -90,9 +91,10 @@ class _Cli:
         assert result.exit_code == expect, (step, result.output, result.exception)
         return text
 
-    def daily(self, as_of: datetime) -> str:
+    def daily(self, as_of: datetime, expect: int = 0) -> str:
         folder = self.raw / "future" / (as_of - timedelta(days=1)).date().isoformat()
-        return self(f"daily {as_of.date()}", "daily", "--as-of", _iso(as_of), "--raw", str(folder))
+        args = ("daily", "--as-of", _iso(as_of), "--raw", str(folder))
+        return self(f"daily {as_of.date()}", *args, expect=expect)
 
 
 @pytest.fixture(scope="module")
@@ -112,9 +114,10 @@ def quarter(tmp_path_factory: pytest.TempPathFactory) -> Quarter:
     cfg = load_settings(write_project_config(project, manifest))
     assert cfg.dataset.as_of is not None
     ingest_day = datetime.combine(delivered.date() + timedelta(days=1), datetime.min.time(), UTC)
-    q = Quarter(project, cfg.dataset.as_of, delivered, vintage["snapshot_as_of"], ingest_day,
+    q = Quarter(project, raw, cfg.dataset.as_of, delivered, vintage["snapshot_as_of"], ingest_day,
                 cfg.registry.shadow_days)  # fmt: skip
-    assert (ingest_day + timedelta(days=q.shadow_days + 2) - q.as_of).days < FUTURE_DAYS
+    last = ingest_day + timedelta(days=q.shadow_days + 2)  # the last delivery folder used
+    assert (raw / "future" / last.date().isoformat()).is_dir()
     cli = _Cli(q, raw)
     _train_first_champion(cli, raw)
     _walk(cli)
@@ -300,3 +303,23 @@ def test_the_report_shows_the_champion_and_the_refresh_side_by_side(quarter: Qua
     assert f"champion <code>{q.v1}</code>" in section
     assert "<th>champion</th><th>challenger</th>" in section and "AUC-PR" in section
     assert 'href="#refresh"' in html
+
+
+def test_a_changed_champion_bundle_is_used_by_neither_daily_nor_score(quarter: Quarter) -> None:
+    q = quarter
+    cli = _Cli(q, q.raw)
+    target = q.cfg.project.models_dir / q.v1 / "calibration.json"
+    original = target.read_bytes()
+    day = _day(q.promoted_at, 3)
+    try:
+        target.write_bytes(original.replace(b"1", b"2", 1))
+        for text in (
+            cli.daily(day, expect=1),
+            cli("score changed", "score", "--as-of", _iso(day), expect=1),
+        ):
+            assert f"model {q.v1} may not be used" in text and "calibration.json" in text
+            assert "Traceback" not in text
+    finally:
+        target.write_bytes(original)
+    runs = _query(q.cfg, f"SELECT count(*) AS n FROM scoring_runs WHERE as_of = '{_iso(day)}'")
+    assert runs["n"].iloc[0] == 0  # nothing was scored with it

@@ -149,6 +149,26 @@ def rollback(wh: Warehouse, at: datetime, reason: str = "rollback") -> Promotion
     return Promotion(previous.version, champ.version, at, why, [])
 
 
+def reject(wh: Warehouse, version: str, at: datetime, reason: str) -> ModelRecord:
+    """Reject a candidate or shadow model: it stops shadowing and can never be promoted.
+
+    Raises:
+        RegistryError: unknown version, no reason, or a model that is not a candidate or
+            shadow (the champion goes with :func:`rollback`).
+    """
+    record = get_model(wh, version)
+    if record.status not in ("candidate", "shadow"):
+        raise RegistryError(
+            f"model {version} is {record.status}; only a candidate or shadow can be rejected"
+            + (" (`leadscore models rollback` replaces the champion)" if record.status ==
+               "champion" else "")
+        )  # fmt: skip
+    if not reason.strip():
+        raise RegistryError("a rejection needs a reason (--reason)")
+    apply_changes(wh, [(version, "rejected")], f"rejected: {reason.strip()}", at)
+    return get_model(wh, version)
+
+
 # --------------------------------------------------------------------------- triggers
 def new_vintages(wh: Warehouse, after: datetime, until: datetime) -> list[tuple[str, str]]:
     """Reps vintages that became available in ``(after, until]``: (snapshot quarter, when)."""
