@@ -51,6 +51,7 @@ class Quarter:
     out: dict[str, str] = field(default_factory=dict)  # command outputs by step name
     codes: dict[str, int] = field(default_factory=dict)
     report_after_refresh: str = ""
+    report_at_end: str = ""
     latest_after_refresh: dict[str, object] = field(default_factory=dict)
     latest_after_promote: dict[str, object] = field(default_factory=dict)
 
@@ -160,6 +161,8 @@ def _walk(cli: _Cli) -> None:
     cli.daily(_day(q.promoted_at, 1))
     cli("rollback", "models", "rollback", "--reason", "quarter test")
     cli.daily(_day(q.promoted_at, 2))
+    cli("report at end", "report")
+    q.report_at_end = (q.cfg.project.reports_dir / "report.html").read_text()
 
 
 def _train_summary(q: Quarter) -> dict[str, object]:
@@ -303,6 +306,12 @@ def test_the_report_shows_the_champion_and_the_refresh_side_by_side(quarter: Qua
     assert f"champion <code>{q.v1}</code>" in section
     assert "<th>champion</th><th>challenger</th>" in section and "AUC-PR" in section
     assert 'href="#refresh"' in html
+    assert f'<td class="text"><code>{q.v2}</code></td><td class="text">shadow</td>' in section
+    # after promote and rollback the registry table says where each model is now
+    end = q.report_at_end
+    for version, status in ((q.v1, "champion"), (q.v2, "rejected")):
+        assert f'<code>{version}</code></td><td class="text">{status}</td>' in end
+    assert f"Model {q.v1} ·" in end
 
 
 def test_a_changed_champion_bundle_is_used_by_neither_daily_nor_score(quarter: Quarter) -> None:

@@ -29,6 +29,7 @@ from leadscore.registry.store import (
     champion,
     get_model,
     latest_event_time,
+    list_models,
     record_comparison,
     register,
 )
@@ -130,6 +131,24 @@ def champion_path(cfg: Settings, read_only: bool = False) -> Path:
     if not pointer.exists():
         raise FileNotFoundError(f"no trained model in {cfg.project.models_dir}; run `train`")
     return cfg.project.models_dir / pointer.read_text().strip()
+
+
+def registry_rows(cfg: Settings) -> list[dict[str, Any]]:
+    """Every registered version with its status now (for the report's refresh section)."""
+    with opened(cfg) as wh:
+        records = list_models(wh)
+    return [
+        {
+            "version": r.version,
+            "status": r.status,
+            "since": r.status_changed_at.isoformat(),
+            "as_of": r.as_of.date().isoformat(),
+            "aucpr": r.metrics.get("aucpr"),
+            "ece": r.metrics.get("ece"),
+            "gates_passed": r.gates_passed,
+        }
+        for r in records
+    ]
 
 
 def with_as_of(cfg: Settings, as_of: datetime) -> Settings:
