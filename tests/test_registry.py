@@ -227,8 +227,8 @@ def test_first_model_is_champion_and_refresh_shadows_a_challenger(life: Lifecycl
 def test_refresh_due_names_its_triggers(life: Lifecycle) -> None:
     with opened(life.cfg) as wh:
         assert refresh_due(wh, life.cfg, _ts("2025-07-01T00:00:00")) == []
-        due = refresh_due(wh, life.cfg, REFRESH_AS_OF)
-        assert len(due) == 1 and "new vendor vintage 2025-07-01" in due[0]
+        # the challenger shadowing since the refresh was trained after the delivery
+        assert refresh_due(wh, life.cfg, REFRESH_AS_OF) == []
         late = refresh_due(wh, life.cfg, _ts("2025-11-01T00:00:00"), performance_alert=True)
     assert any("days old (limit 120)" in r for r in late)
     assert "performance alert from monitoring" in late

@@ -192,6 +192,11 @@ def test_the_daily_run_that_merges_the_new_vintage_says_a_refresh_is_due(quarter
     due = f"refresh due: new vendor vintage {q.new_quarter} (available {q.delivered.isoformat()})"
     assert due in q.out[f"daily {q.ingest_day.date()}"] and due in q.out["due after"]
     assert "refresh due" not in q.out[f"daily {(q.ingest_day - timedelta(days=1)).date()}"]
+    # while the challenger trained on it shadows, the vintage is answered; after the rollback
+    # (the challenger rejected) the champion has still not seen it
+    for k in range(1, q.shadow_days + 2):
+        assert "refresh due" not in q.out[f"daily {_day(q.ingest_day, k).date()}"]
+    assert due in q.out[f"daily {_day(q.promoted_at, 2).date()}"]
     tables = set(_query(q.cfg, "SHOW TABLES")["name"])
     assert {"snapshot_reps_2025_q4", "snapshot_firms_2025_q4"} <= tables
 

@@ -193,16 +193,19 @@ def refresh_due(
     """Why a refresh is due at ``as_of`` (empty: not due). For ``daily`` and ``monitor``.
 
     Triggers (each switchable in ``[registry]``): a vendor vintage delivered after the
-    champion's training data was extracted; a champion older than ``max_model_age_days``
-    (from its ``as_of``); a performance alert raised by monitoring.
+    training data of the champion and of every shadowing challenger was extracted (a
+    challenger in shadow has answered the vintages before its ``as_of``); a champion older
+    than ``max_model_age_days`` (from its ``as_of``); a performance alert raised by monitoring.
     """
     reg = cfg.registry
-    champ = current_champion(wh)
+    models = list_models(wh)
+    champ = next((r for r in models if r.status == "champion"), None)
     if champ is None:
         return ["no champion in the model registry"]
     reasons = []
     if reg.refresh_on_new_vintage:
-        for quarter, when in new_vintages(wh, champ.as_of, as_of):
+        seen = max(r.as_of for r in models if r.status in ("champion", "shadow"))
+        for quarter, when in new_vintages(wh, seen, as_of):
             reasons.append(f"new vendor vintage {quarter} (available {when})")
     age = (as_of - champ.as_of) / timedelta(days=1)
     if age > reg.max_model_age_days:
