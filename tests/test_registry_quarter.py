@@ -337,3 +337,33 @@ def test_a_changed_champion_bundle_is_used_by_neither_daily_nor_score(quarter: Q
         target.write_bytes(original)
     runs = _query(q.cfg, f"SELECT count(*) AS n FROM scoring_runs WHERE as_of = '{_iso(day)}'")
     assert runs["n"].iloc[0] == 0  # nothing was scored with it
+
+
+def test_a_moved_project_scores_with_its_own_registered_bundles(quarter: Quarter) -> None:
+    """The registry names each bundle's folder; a moved project finds them in its models dir
+    (and still checks every file against the registration)."""
+    q = quarter
+    moved = q.root.with_name("moved")
+    q.root.rename(moved)
+    try:
+        here = Quarter(moved, q.raw, q.as_of, q.delivered, q.new_quarter, q.ingest_day, 0)
+        cli = _Cli(here, q.raw)
+        day = _day(q.promoted_at, 3)
+        text = cli.daily(day)
+        assert f"({q.v1})" in text
+        scored = _query(
+            here.cfg,
+            f"SELECT DISTINCT model_version FROM lead_scores WHERE scored_at = '{_iso(day)}'",
+        )
+        assert set(scored["model_version"]) <= {q.v1, f"{q.v1}-fallback"}
+        assert q.v1 in cli("show", "models", "show", q.v1)
+        target = moved / "models" / q.v1 / "calibration.json"
+        original = target.read_bytes()
+        try:  # the moved files are the ones checked
+            target.write_bytes(original.replace(b"1", b"2", 1))
+            out = cli("score moved", "score", "--as-of", _iso(day), expect=1)
+            assert f"model {q.v1} may not be used" in out
+        finally:
+            target.write_bytes(original)
+    finally:
+        moved.rename(q.root)

@@ -172,7 +172,7 @@ def rollback_cmd(
     from leadscore.registry.runner import mirror_latest
 
     def go(cfg: Any, wh: Any) -> Any:
-        done = rollback(wh, _at(at, cfg, wh), reason)
+        done = rollback(wh, _at(at, cfg, wh), reason, cfg.project.models_dir)
         mirror_latest(cfg, done.champion)
         return done
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 
@@ -98,7 +99,7 @@ def promote(
         PromotionRefused: a rule is broken and no ``override_reason`` was given.
     """
     record = get_model(wh, version)
-    verify_for_use(record)
+    verify_for_use(record, cfg.project.models_dir)
     if record.status == "champion":
         raise RegistryError(f"model {version} is already the champion")
     blockers = promotion_blockers(wh, cfg, record, at)
@@ -127,7 +128,9 @@ def previous_champion(wh: Warehouse, current: str) -> ModelRecord | None:
     return None
 
 
-def rollback(wh: Warehouse, at: datetime, reason: str = "rollback") -> Promotion:
+def rollback(
+    wh: Warehouse, at: datetime, reason: str = "rollback", models_dir: Path | None = None
+) -> Promotion:
     """Make the previous champion the champion again; the current one is rejected.
 
     Rolling back twice goes two champions back (a rolled-back model is rejected, so it is
@@ -136,6 +139,9 @@ def rollback(wh: Warehouse, at: datetime, reason: str = "rollback") -> Promotion
     Raises:
         RegistryError: no champion, or no earlier champion to return to.
         TamperedBundle: the previous champion's bundle changed since registration.
+
+    ``models_dir`` (the project's models folder) is searched when the registered folder is
+    gone (a moved project).
     """
     champ = current_champion(wh)
     if champ is None:
@@ -143,7 +149,7 @@ def rollback(wh: Warehouse, at: datetime, reason: str = "rollback") -> Promotion
     previous = previous_champion(wh, champ.version)
     if previous is None:
         raise RegistryError(f"no earlier champion to go back to from {champ.version}")
-    verify_for_use(previous)
+    verify_for_use(previous, models_dir)
     why = f"rollback: {reason.strip() or 'rollback'}"
     apply_changes(wh, [(champ.version, "rejected"), (previous.version, "champion")], why, at)
     return Promotion(previous.version, champ.version, at, why, [])

@@ -124,7 +124,7 @@ def champion_path(cfg: Settings, read_only: bool = False) -> Path:
         wh = open_warehouse(cfg.warehouse, read_only=read_only)
         try:
             if wh.table_exists(MODEL_REGISTRY):
-                return verify_for_use(champion(wh))
+                return verify_for_use(champion(wh), cfg.project.models_dir)
         finally:
             wh.close()
     pointer = cfg.project.models_dir / LATEST_MODEL
@@ -234,7 +234,7 @@ def challenge(wh: Warehouse, cfg: Settings, version: str, at: datetime) -> dict[
     champ, record = champion(wh), get_model(wh, version)
     if record.version == champ.version:
         return None
-    old, new = load_verified(champ), load_verified(record)
+    old, new = (load_verified(r, cfg.project.models_dir) for r in (champ, record))
     leads = shared_leads(read_training_frame(wh), old, new)
     max_ece = cfg.registry.max_ece if cfg.registry.max_ece is not None else cfg.gates.max_ece
     comparison = compare_models(old, new, leads, cfg.registry, max_ece, cfg.project.global_seed)
