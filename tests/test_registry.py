@@ -227,8 +227,8 @@ def test_first_model_is_champion_and_refresh_shadows_a_challenger(life: Lifecycl
 def test_refresh_due_names_its_triggers(life: Lifecycle) -> None:
     with opened(life.cfg) as wh:
         assert refresh_due(wh, life.cfg, _ts("2025-07-01T00:00:00")) == []
-        due = refresh_due(wh, life.cfg, REFRESH_AS_OF)
-        assert len(due) == 1 and "new vendor vintage 2025-07-01" in due[0]
+        # the challenger shadowing since the refresh was trained after the delivery
+        assert refresh_due(wh, life.cfg, REFRESH_AS_OF) == []
         late = refresh_due(wh, life.cfg, _ts("2025-11-01T00:00:00"), performance_alert=True)
     assert any("days old (limit 120)" in r for r in late)
     assert "performance alert from monitoring" in late
@@ -368,6 +368,33 @@ def test_a_changed_bundle_cannot_be_promoted_or_used(life: Lifecycle, tmp_path: 
             promote(wh, cfg, champ.version, FIRST_AS_OF, override_reason="please")
     finally:
         wh.close()
+
+
+def test_a_challenger_can_be_rejected_and_never_promoted(life: Lifecycle, tmp_path: Path) -> None:
+    from leadscore.registry import reject
+
+    cfg = life.cfg
+    with opened(cfg) as wh:
+        champ = champion(wh)
+    copy = tmp_path / champ.version
+    shutil.copytree(champ.bundle_path, copy)
+    wh = DuckDBWarehouse(":memory:")
+    try:
+        register(wh, copy, FIRST_AS_OF)
+        set_status(wh, champ.version, "shadow", "test", FIRST_AS_OF)
+        done = reject(wh, champ.version, REFRESH_AS_OF, "worse on the call list")
+        assert done.status == "rejected" and shadow_models(wh) == []
+        assert history(wh, champ.version)[-1].reason == "rejected: worse on the call list"
+        with pytest.raises(PromotionRefused, match="it is rejected"):
+            promote(wh, cfg, champ.version, REFRESH_AS_OF, override_reason="please")
+        with pytest.raises(RegistryError, match="only a candidate or shadow"):
+            reject(wh, champ.version, REFRESH_AS_OF, "again")
+    finally:
+        wh.close()
+    # the champion is replaced by `rollback`, not rejected
+    cli = ["--config", str(cfg.project.models_dir.parent / "leadscore.toml")]
+    out = CliRunner().invoke(app, ["models", "reject", champ.version, "--reason", "x", *cli])
+    assert out.exit_code == 1 and "models rollback" in " ".join(out.output.split())
 
 
 def test_registry_config_defaults() -> None:

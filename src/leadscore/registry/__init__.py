@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # the CLI imports this package at start-up: nothing heavy unt
         promote,
         promotion_blockers,
         refresh_due,
+        reject,
         rollback,
     )
     from leadscore.registry.records import (
@@ -54,6 +55,7 @@ __all__ = [
     "promotion_blockers",
     "refresh_due",
     "register",
+    "reject",
     "rollback",
     "set_status",
     "shadow_models",
@@ -64,7 +66,7 @@ _HOME = {
     **dict.fromkeys(
         ["PromotionRefused", "current_champion", "promote", "promotion_blockers"], "lifecycle"
     ),
-    **dict.fromkeys(["refresh_due", "rollback"], "lifecycle"),
+    **dict.fromkeys(["refresh_due", "reject", "rollback"], "lifecycle"),
     **dict.fromkeys(
         ["ModelRecord", "RegistryError", "StatusEvent", "TamperedBundle", "TrainingLineage"],
         "records",

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 models_app = typer.Typer(
-    help="Model registry: list, show, promote, roll back.", no_args_is_help=True
+    help="Model registry: list, show, promote, reject, roll back.", no_args_is_help=True
 )
 console = Console()
 
@@ -172,12 +172,26 @@ def rollback_cmd(
     from leadscore.registry.runner import mirror_latest
 
     def go(cfg: Any, wh: Any) -> Any:
-        done = rollback(wh, _at(at, cfg, wh), reason)
+        done = rollback(wh, _at(at, cfg, wh), reason, cfg.project.models_dir)
         mirror_latest(cfg, done.champion)
         return done
 
     done = _run(config, go)
     console.print(f"champion: {done.champion} (rolled back from {done.previous})")
+
+
+@models_app.command("reject")
+def reject_cmd(
+    version: Annotated[str, typer.Argument(help="Candidate or shadow model to reject.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded).")],
+    at: AtOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Reject a challenger: it stops shadowing and can never be promoted."""
+    from leadscore.registry.lifecycle import reject
+
+    done = _run(config, lambda cfg, wh: reject(wh, version, _at(at, cfg, wh), reason))
+    console.print(f"model {done.version} rejected at {done.status_changed_at.isoformat()}")
 
 
 @models_app.command("due")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 
@@ -98,7 +99,7 @@ def promote(
         PromotionRefused: a rule is broken and no ``override_reason`` was given.
     """
     record = get_model(wh, version)
-    verify_for_use(record)
+    verify_for_use(record, cfg.project.models_dir)
     if record.status == "champion":
         raise RegistryError(f"model {version} is already the champion")
     blockers = promotion_blockers(wh, cfg, record, at)
@@ -127,7 +128,9 @@ def previous_champion(wh: Warehouse, current: str) -> ModelRecord | None:
     return None
 
 
-def rollback(wh: Warehouse, at: datetime, reason: str = "rollback") -> Promotion:
+def rollback(
+    wh: Warehouse, at: datetime, reason: str = "rollback", models_dir: Path | None = None
+) -> Promotion:
     """Make the previous champion the champion again; the current one is rejected.
 
     Rolling back twice goes two champions back (a rolled-back model is rejected, so it is
@@ -136,6 +139,9 @@ def rollback(wh: Warehouse, at: datetime, reason: str = "rollback") -> Promotion
     Raises:
         RegistryError: no champion, or no earlier champion to return to.
         TamperedBundle: the previous champion's bundle changed since registration.
+
+    ``models_dir`` (the project's models folder) is searched when the registered folder is
+    gone (a moved project).
     """
     champ = current_champion(wh)
     if champ is None:
@@ -143,10 +149,30 @@ def rollback(wh: Warehouse, at: datetime, reason: str = "rollback") -> Promotion
     previous = previous_champion(wh, champ.version)
     if previous is None:
         raise RegistryError(f"no earlier champion to go back to from {champ.version}")
-    verify_for_use(previous)
+    verify_for_use(previous, models_dir)
     why = f"rollback: {reason.strip() or 'rollback'}"
     apply_changes(wh, [(champ.version, "rejected"), (previous.version, "champion")], why, at)
     return Promotion(previous.version, champ.version, at, why, [])
+
+
+def reject(wh: Warehouse, version: str, at: datetime, reason: str) -> ModelRecord:
+    """Reject a candidate or shadow model: it stops shadowing and can never be promoted.
+
+    Raises:
+        RegistryError: unknown version, no reason, or a model that is not a candidate or
+            shadow (the champion goes with :func:`rollback`).
+    """
+    record = get_model(wh, version)
+    if record.status not in ("candidate", "shadow"):
+        raise RegistryError(
+            f"model {version} is {record.status}; only a candidate or shadow can be rejected"
+            + (" (`leadscore models rollback` replaces the champion)" if record.status ==
+               "champion" else "")
+        )  # fmt: skip
+    if not reason.strip():
+        raise RegistryError("a rejection needs a reason (--reason)")
+    apply_changes(wh, [(version, "rejected")], f"rejected: {reason.strip()}", at)
+    return get_model(wh, version)
 
 
 # --------------------------------------------------------------------------- triggers
@@ -173,16 +199,19 @@ def refresh_due(
     """Why a refresh is due at ``as_of`` (empty: not due). For ``daily`` and ``monitor``.
 
     Triggers (each switchable in ``[registry]``): a vendor vintage delivered after the
-    champion's training data was extracted; a champion older than ``max_model_age_days``
-    (from its ``as_of``); a performance alert raised by monitoring.
+    training data of the champion and of every shadowing challenger was extracted (a
+    challenger in shadow has answered the vintages before its ``as_of``); a champion older
+    than ``max_model_age_days`` (from its ``as_of``); a performance alert raised by monitoring.
     """
     reg = cfg.registry
-    champ = current_champion(wh)
+    models = list_models(wh)
+    champ = next((r for r in models if r.status == "champion"), None)
     if champ is None:
         return ["no champion in the model registry"]
     reasons = []
     if reg.refresh_on_new_vintage:
-        for quarter, when in new_vintages(wh, champ.as_of, as_of):
+        seen = max(r.as_of for r in models if r.status in ("champion", "shadow"))
+        for quarter, when in new_vintages(wh, seen, as_of):
             reasons.append(f"new vendor vintage {quarter} (available {when})")
     age = (as_of - champ.as_of) / timedelta(days=1)
     if age > reg.max_model_age_days:

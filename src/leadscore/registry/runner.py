@@ -8,6 +8,7 @@ champion on the same matured leads and lets it shadow.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,7 @@ from leadscore.registry.store import (
     champion,
     get_model,
     latest_event_time,
+    list_models,
     record_comparison,
     register,
 )
@@ -37,6 +39,8 @@ from leadscore.warehouse import Warehouse, open_warehouse, tables, warehouse_ses
 LATEST_MODEL = "LATEST"
 REFRESH_DIR = "refresh"
 LATEST_REFRESH = "latest.json"
+TRAIN_SUMMARY = "latest.json"  # reports/train/latest.json: the report's model section
+TRAIN_SUMMARY_COPY = "summary.json"  # reports/train/<version>/summary.json
 
 
 opened = warehouse_session  # the project's warehouse for a ``with`` block
@@ -56,8 +60,26 @@ def project_time(wh: Warehouse, cfg: Settings) -> datetime:
 
 
 def mirror_latest(cfg: Settings, version: str) -> None:
-    """Write ``models_dir/LATEST`` = the champion (a convenience mirror; the registry decides)."""
+    """Write ``models_dir/LATEST`` = the champion (a convenience mirror; the registry decides),
+    and make ``reports/train/latest.json`` (the report's model section) the champion's summary
+    when it was kept (see :func:`keep_train_summary`)."""
     write_text(cfg.project.models_dir / LATEST_MODEL, version + "\n")
+    kept = train_reports(cfg) / version / TRAIN_SUMMARY_COPY
+    if kept.exists():
+        write_text(train_reports(cfg) / TRAIN_SUMMARY, kept.read_text())
+
+
+def train_reports(cfg: Settings) -> Path:
+    """``reports/train``: ``latest.json`` and one folder per trained version."""
+    return cfg.project.reports_dir / "train"
+
+
+def keep_train_summary(cfg: Settings, version: str) -> None:
+    """Copy the training summary ``train`` just wrote into the version's report folder, so a
+    challenger trained by ``refresh`` does not replace the champion's in the report."""
+    latest = train_reports(cfg) / TRAIN_SUMMARY
+    if latest.exists() and json.loads(latest.read_text()).get("version") == version:
+        write_text(train_reports(cfg) / version / TRAIN_SUMMARY_COPY, latest.read_text())
 
 
 def register_trained(
@@ -70,6 +92,7 @@ def register_trained(
     """
     con = console or Console(quiet=True)
     as_of = cfg.dataset.as_of or pd.Timestamp(df["contact_ts"].max()).to_pydatetime()
+    keep_train_summary(cfg, bundle_path.name)
     with opened(cfg) as wh:
         last = latest_event_time(wh)
         at = max(as_of, last) if last else as_of
@@ -101,13 +124,31 @@ def champion_path(cfg: Settings, read_only: bool = False) -> Path:
         wh = open_warehouse(cfg.warehouse, read_only=read_only)
         try:
             if wh.table_exists(MODEL_REGISTRY):
-                return verify_for_use(champion(wh))
+                return verify_for_use(champion(wh), cfg.project.models_dir)
         finally:
             wh.close()
     pointer = cfg.project.models_dir / LATEST_MODEL
     if not pointer.exists():
         raise FileNotFoundError(f"no trained model in {cfg.project.models_dir}; run `train`")
     return cfg.project.models_dir / pointer.read_text().strip()
+
+
+def registry_rows(cfg: Settings) -> list[dict[str, Any]]:
+    """Every registered version with its status now (for the report's refresh section)."""
+    with opened(cfg) as wh:
+        records = list_models(wh)
+    return [
+        {
+            "version": r.version,
+            "status": r.status,
+            "since": r.status_changed_at.isoformat(),
+            "as_of": r.as_of.date().isoformat(),
+            "aucpr": r.metrics.get("aucpr"),
+            "ece": r.metrics.get("ece"),
+            "gates_passed": r.gates_passed,
+        }
+        for r in records
+    ]
 
 
 def with_as_of(cfg: Settings, as_of: datetime) -> Settings:
@@ -193,7 +234,7 @@ def challenge(wh: Warehouse, cfg: Settings, version: str, at: datetime) -> dict[
     champ, record = champion(wh), get_model(wh, version)
     if record.version == champ.version:
         return None
-    old, new = load_verified(champ), load_verified(record)
+    old, new = (load_verified(r, cfg.project.models_dir) for r in (champ, record))
     leads = shared_leads(read_training_frame(wh), old, new)
     max_ece = cfg.registry.max_ece if cfg.registry.max_ece is not None else cfg.gates.max_ece
     comparison = compare_models(old, new, leads, cfg.registry, max_ece, cfg.project.global_seed)

@@ -63,14 +63,27 @@ def _ts(value: str | None) -> datetime | None:
     return None if value is None else pd.Timestamp(value).tz_convert("UTC").to_pydatetime()
 
 
-def verify_for_use(record: ModelRecord) -> Path:
+def bundle_folder(record: ModelRecord, models_dir: Path | None = None) -> Path:
+    """Where the bundle of ``record`` is: the folder recorded at registration, or, when that
+    no longer exists (the project was moved), the folder of the same name in ``models_dir``.
+    Either way :func:`verify_for_use` checks its files against the registration."""
+    path = record.bundle_path
+    if not path.exists() and models_dir is not None and (models_dir / path.name).is_dir():
+        return models_dir / path.name
+    return path
+
+
+def verify_for_use(record: ModelRecord, models_dir: Path | None = None) -> Path:
     """Re-verify a registered bundle: every file against its manifest, and the manifest
     against the checksum taken at registration. Returns the bundle folder.
+
+    Args:
+        models_dir: the project's models folder, searched when the registered folder is gone.
 
     Raises:
         TamperedBundle: anything changed since registration (the message names it).
     """
-    path = record.bundle_path
+    path = bundle_folder(record, models_dir)
     try:
         verify_bundle(path)
     except BundleError as exc:
@@ -82,6 +95,6 @@ def verify_for_use(record: ModelRecord) -> Path:
     return path
 
 
-def load_verified(record: ModelRecord) -> Bundle:
+def load_verified(record: ModelRecord, models_dir: Path | None = None) -> Bundle:
     """The bundle of a registered model, after :func:`verify_for_use`."""
-    return load_bundle(verify_for_use(record))
+    return load_bundle(verify_for_use(record, models_dir))

@@ -106,6 +106,13 @@ def _scored_sample(cfg: Settings, n: int = 15) -> list[dict[str, Any]]:
     return list(df.to_dict("records"))
 
 
+def _registry(cfg: Settings) -> list[dict[str, Any]]:
+    """The model registry now: each version and its status."""
+    from leadscore.registry.runner import registry_rows
+
+    return registry_rows(cfg)
+
+
 def _latest_scoring_run(reports: Path) -> dict[str, Any] | None:
     runs = sorted((reports / "score").glob("scoring_run_*.json"))
     return _read_json(runs[-1]) if runs else None
@@ -155,6 +162,7 @@ def build_context(cfg: Settings) -> dict[str, Any]:
         "cohorts": _read_json(reports / "explain" / "cohort_analysis.json"),
         "scoring": _latest_scoring_run(reports),
         "refresh": _read_json(reports / "refresh" / "latest.json"),
+        "registry": _registry(cfg),
         "sample": _scored_sample(cfg),
         "provenance": (train or {}).get("provenance"),
         "config_hash": cfg.config_hash(),
