@@ -22,6 +22,7 @@ from leadscore.catalog import CALIBRATION_SEGMENT
 from leadscore.generic.catalog import GenericCatalog
 from leadscore.generic.mapping import EnrichmentSpec, SourceMapping, safe_name
 from leadscore.warehouse import Warehouse
+from leadscore.warehouse.swap import next_table, replace_tables
 
 LEADS_TABLE = "generic_leads"
 SPINE_TABLE = "generic_spine"
@@ -144,7 +145,10 @@ def _load_one(
     columns: dict[str, str],
     placeholders: tuple[str, ...],
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """Load ``raw`` as ``<table>_raw`` and write the cleaned ``table``.
+    """Load ``raw`` as ``<table>_raw`` and write the cleaned rows to ``table``'s scratch table.
+
+    :func:`~leadscore.warehouse.swap.replace_tables` then swaps them in, so no table is created
+    inside a transaction (BigQuery allows only DML there).
 
     Args:
         columns: cleaned column -> raw column, for the counts.
@@ -155,7 +159,8 @@ def _load_one(
     raw = raw.append_column("_row", pa.array(range(raw.num_rows), pa.int64()))
     wh.load_arrow(f"{table}_raw", raw)
     body = ",\n  ".join(select)
-    wh.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT\n  {body}\nFROM {table}_raw")
+    scratch = next_table(table)
+    wh.execute(f"CREATE OR REPLACE TABLE {scratch} AS SELECT\n  {body}\nFROM {table}_raw")
     if not columns:
         return {}, {}
     sums = []
@@ -168,7 +173,7 @@ def _load_one(
             f" AS u{i}"
         )
     row = wh.query(
-        f"SELECT {', '.join(sums)} FROM {table}_raw AS r JOIN {table} AS c USING (_row)"
+        f"SELECT {', '.join(sums)} FROM {table}_raw AS r JOIN {scratch} AS c USING (_row)"
     ).to_pylist()[0]
     unparsed = {c: int(row[f"u{i}"] or 0) for i, c in enumerate(columns)}
     found = {c: int(row[f"p{i}"] or 0) for i, c in enumerate(columns)}
@@ -191,18 +196,18 @@ def load_source(wh: Warehouse, mapping: SourceMapping) -> LoadResult:
     )
     n_rows = {LEADS_TABLE: leads.num_rows}
     p = mapping.placeholders
-    with wh.transaction():
-        columns = {f.name: f.column for f in mapping.fields}
-        unparsed, blanks = _load_one(wh, leads, LEADS_TABLE, _lead_select(mapping), columns, p)
-        for e in mapping.enrichments:
-            raw = read_table(e.table)
-            _require(raw, [e.key_col, e.available_ts_col, *(f.column for f in e.fields)], e.name)
-            name = f"generic_enrich_{e.name}"
-            columns = {f"{e.name}__{f.name}": f.column for f in e.fields}
-            u, b = _load_one(wh, raw, name, _enrich_select(e, p), columns, p)
-            unparsed.update(u)
-            blanks.update(b)
-            n_rows[name] = raw.num_rows
+    columns = {f.name: f.column for f in mapping.fields}
+    unparsed, blanks = _load_one(wh, leads, LEADS_TABLE, _lead_select(mapping), columns, p)
+    for e in mapping.enrichments:
+        raw = read_table(e.table)
+        _require(raw, [e.key_col, e.available_ts_col, *(f.column for f in e.fields)], e.name)
+        name = f"generic_enrich_{e.name}"
+        columns = {f"{e.name}__{f.name}": f.column for f in e.fields}
+        u, b = _load_one(wh, raw, name, _enrich_select(e, p), columns, p)
+        unparsed.update(u)
+        blanks.update(b)
+        n_rows[name] = raw.num_rows
+    replace_tables(wh, list(n_rows))
     dupes = wh.query(
         f"SELECT COUNT(lead_id) - COUNT(DISTINCT lead_id) AS n FROM {LEADS_TABLE}"
     ).to_pylist()[0]["n"]
@@ -340,8 +345,7 @@ def generic_pit_sql(ctx: GenericContext, catalog: GenericCatalog) -> str:
 def build_spine(wh: Warehouse, ctx: GenericContext, catalog: GenericCatalog) -> pd.DataFrame:
     """Write ``generic_spine`` and return it (one row per lead id), ordered by time and id."""
     sql = generic_pit_sql(ctx, catalog)
-    with wh.transaction():
-        wh.execute(f"CREATE OR REPLACE TABLE {SPINE_TABLE} AS\n{sql}")
+    wh.execute(f"CREATE OR REPLACE TABLE {SPINE_TABLE} AS\n{sql}")  # one statement: atomic
     df = wh.query(f"SELECT * FROM {SPINE_TABLE} ORDER BY contact_ts, lead_id").to_pandas()
     df[CALIBRATION_SEGMENT] = df[CALIBRATION_SEGMENT].astype(str)
     return df
