@@ -170,7 +170,7 @@ def _paths() -> list[str]:
 
 def update_markdown(path: Path, section: str) -> None:
     """Replace (or append) the daily section of BENCHMARKS.md."""
-    text = path.read_text()
+    text = path.read_text() if path.exists() else ""
     block = f"{START}\n## Daily run (one day's delivery)\n\n{section}\n{END}"
     if START in text and END in text:
         text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
