@@ -265,17 +265,26 @@ def _line(
 def _cell_phrases(
     phrases: _Phrases, folded: pd.DataFrame, df: pd.DataFrame, rows: np.ndarray, cols: np.ndarray
 ) -> tuple[list[str], list[str]]:
-    """(text, JSON tail) of every cell ``(rows[k], cols[k])``, in that order."""
-    values = df.reindex(columns=folded.columns).to_numpy(dtype=object)
+    """(text, JSON tail) of every cell ``(rows[k], cols[k])``, in that order.
+
+    Only the chosen cells become Python objects (a column the frame lacks is all missing).
+    """
     texts = _objects([""] * len(rows))
     tails = _objects([""] * len(rows))
     for j, name in enumerate(folded.columns):
         at = np.flatnonzero(cols == j)
         if not len(at):
             continue
+        picked = rows[at]
         column = df[name] if name in df.columns else None
         floats = None
         if column is not None and column.dtype == np.float64:
-            floats = np.ascontiguousarray(column.to_numpy()[rows[at]])
-        texts[at], tails[at] = phrases.column(j, values[rows[at], j], floats)
+            floats = np.ascontiguousarray(column.to_numpy()[picked])
+        if column is None:
+            cells = np.full(len(at), np.nan, dtype=object)
+        elif floats is not None and phrases.plain[j]:
+            cells = np.empty(0, dtype=object)  # plain floats are phrased from ``floats``
+        else:
+            cells = column.iloc[picked].to_numpy(dtype=object)
+        texts[at], tails[at] = phrases.column(j, cells, floats)
     return texts.tolist(), tails.tolist()
