@@ -21,6 +21,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from benchmarks.ingest import vintage_delivery
 from benchmarks.report import describe_machine, load_average, update_markdown
 from leadscore.io import write_json
 from leadscore.pipeline import write_demo_config
@@ -45,6 +46,7 @@ NEEDS: dict[str, str] = {
     "score": "train",
     "report": "build+validate",
     "scoring throughput": "train",
+    "ingest vs DuckDB": "synth",
 }
 OVERRIDE = "benchmark run: every stage is measured even when a model gate fails"
 _CLEAN = ("raw", "data", "models", "reports", "logs", "leadscore.toml")
@@ -175,6 +177,12 @@ def _daily(workdir: Path) -> dict[str, Any] | None:
     return _read_json(workdir / "logs" / "daily_bench.json")
 
 
+def _ingest_command(cfg: str, folder: Path) -> list[str]:
+    """``ingest_directory`` on ``folder`` against DuckDB's typed load of the same files."""
+    return [sys.executable, "-m", "benchmarks.stage", "ingest", "--config", cfg,
+            "--out", "ingest_bench.json", "--repeats", "1", "--folder", str(folder)]  # fmt: skip
+
+
 def run_on_project(project: Path, repeats: int) -> dict[str, Any]:
     """Micro-benchmarks on a finished demo folder (no synth, no train): scoring throughput,
     row checks and explain against XGBoost's own work, plus the figures the folder's runs
@@ -186,6 +194,10 @@ def run_on_project(project: Path, repeats: int) -> dict[str, Any]:
     command = [*py, "scoring", "--config", "leadscore.toml", "--out", "scoring.json",
                "--repeats", str(repeats)]  # fmt: skip
     stages = [run_stage("scoring throughput", command, project)]
+    folder = vintage_delivery(project / "raw") or project / "raw"
+    stages.append(
+        run_stage("ingest vs DuckDB", _ingest_command("leadscore.toml", folder), project)
+    )
     return {
         "mode": "project",
         "scale": manifest.get("scale"),
@@ -198,6 +210,7 @@ def run_on_project(project: Path, repeats: int) -> dict[str, Any]:
         "demo_summary": _demo_summary(project),
         "train_steps": _train_steps(project),
         "scoring": _read_json(project / "scoring.json"),
+        "ingest": _read_json(project / "ingest_bench.json"),
         "daily": _daily(project),
         "oracle": _oracle(project, False),
         "load_average_end": load_average(),
@@ -232,6 +245,7 @@ def run_benchmarks(
         ("ingest", [*ls, "ingest", "--raw", "raw", "--config", cfg]),
         ("build+validate", [*ls, "build", "--config", cfg]),
         ("pandas baseline", [*py, "pandas", "--config", cfg, "--out", "pandas.json"]),
+        ("ingest vs DuckDB", _ingest_command(cfg, workdir / "raw")),
     ]
     if not skip_train:
         train = [*ls, "train", "--config", cfg] + (["--override", OVERRIDE] if override else [])
@@ -263,6 +277,7 @@ def run_benchmarks(
         ),
         "pandas_baseline": _read_json(workdir / "pandas.json"),
         "scoring": _read_json(workdir / "scoring.json"),
+        "ingest": _read_json(workdir / "ingest_bench.json"),
         "score_run": _score_run(workdir),
         "train_steps": _train_steps(workdir),
         "daily": _daily(workdir),

@@ -2,6 +2,8 @@
 
 ``python -m benchmarks.stage pandas --config C --out J``: pandas baseline vs the warehouse build.
 ``python -m benchmarks.stage scoring --config C --out J``: scoring throughput vs the floor.
+``python -m benchmarks.stage ingest --config C --out J --folder F``: ingest of a delivery folder
+vs DuckDB's own typed load of the same files.
 Each reads the benchmark workdir's warehouse and bundle and writes its figures as JSON.
 """
 
@@ -125,7 +127,24 @@ def run_scoring(cfg: Settings, repeats: int = 3) -> dict[str, Any]:
     }
 
 
-STAGES = {"pandas": run_pandas, "scoring": run_scoring}
+def run_ingest(cfg: Settings, repeats: int = 1, folder: Path | None = None) -> dict[str, Any]:
+    """Ingest of ``folder`` against DuckDB's typed load of its files (fresh warehouses)."""
+    from benchmarks.ingest import measure_ingest
+
+    if folder is None:
+        raise ValueError("the ingest stage needs --folder")
+    return {**measure_ingest(folder.resolve(), cfg, repeats), "load_average": _load()}
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+STAGES: dict[str, Callable[..., dict[str, Any]]] = {
+    "pandas": run_pandas,
+    "scoring": run_scoring,
+    "ingest": run_ingest,
+}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -134,8 +153,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--folder", type=Path, help="ingest: the delivery folder to ingest")
     args = parser.parse_args(argv)
-    result = STAGES[args.name](load_settings(args.config), args.repeats)
+    cfg = load_settings(args.config)
+    if args.name == "ingest":
+        result = run_ingest(cfg, args.repeats, args.folder)
+    else:
+        result = STAGES[args.name](cfg, args.repeats)
     write_json(args.out, result)
     print(json.dumps(result, indent=2, default=str)[:4000])
 

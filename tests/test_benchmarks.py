@@ -140,3 +140,40 @@ def test_benchmarks_page_is_generated_whole_from_results(tmp_path: Path) -> None
     assert "| explain / TreeSHAP time (CPU) | 2.333 | <= 2.0 | **no** |" in text
     assert "| tuning | 1.50 | 10 | 12 |" in text
     assert "Daily job: not measured in this run." in text
+
+
+def test_ingest_benchmark_loads_the_same_files_and_leaves_the_project_alone(small_world) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks.ingest import measure_ingest
+
+    cfg = load_settings(small_world.project / "leadscore.toml")
+    report = small_world.project / "reports" / "ingest" / "quality.json"
+    before = report.read_bytes() if report.exists() else None
+    result = measure_ingest(small_world.raw, cfg)
+    delivered = [*small_world.raw.glob("vendor/*.csv"), *small_world.raw.glob("crm/*.csv")]
+    assert result["n_files"] == len(delivered) > 2
+    assert result["ingest_cpu_s"] > 0 and result["duckdb_typed_load_cpu_s"] > 0
+    assert result["ratio_cpu"] == round(
+        result["ingest_cpu_s"] / result["duckdb_typed_load_cpu_s"], 3
+    )
+    assert (report.read_bytes() if report.exists() else None) == before
+    assert not list(small_world.raw.parent.glob("bench_*"))  # scratch warehouses removed
+
+
+def test_daily_targets_name_the_ordinary_and_the_vintage_day() -> None:
+    from benchmarks.daily import summarize
+    from benchmarks.report import _targets_lines
+
+    def day(as_of: str, wall: float, cpu: float, vintage: bool) -> dict[str, object]:
+        return {"as_of": as_of, "wall_s": wall, "cpu_s": cpu, "vintage_delivered": vintage}
+
+    days = [day("2025-11-02", 4.0, 3.0, False), day("2025-11-03", 12.0, 3.5, False),
+            day("2025-11-17", 9.0, 8.0, True)]  # fmt: skip
+    summary = summarize(days)  # type: ignore[arg-type]
+    assert summary["ordinary"]["max_wall_s"] == 12.0 and not summary["ordinary"]["met_wall"]
+    assert summary["ordinary"]["met_cpu"] and summary["vintage"]["met_wall"]
+    text = "\n".join(_targets_lines({"daily": {"days": days}}))
+    assert (
+        "| daily job per process, ordinary day (slowest), s (wall) | 12.000 | <= 10 | **no** |"
+        in text
+    )
+    assert "| daily job per process, vendor-vintage day, s (CPU) | 8.000 | <= 10 | yes |" in text

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,9 +26,11 @@ from leadscore.config import DEFAULT_BUCKETS
 from leadscore.evaluate import enforce_gates
 from leadscore.io import provenance, sha256_file, write_json
 from leadscore.train.cv import Splits
-from leadscore.train.fit import TrainResult
 from leadscore.train.predict import ScoringMethods
 from leadscore.train.preprocess import Preprocessor
+
+if TYPE_CHECKING:  # the training stack is not imported to load a bundle for scoring
+    from leadscore.train.fit import TrainResult
 
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.json"

@@ -18,9 +18,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.base import BaseEstimator
-from sklearn.isotonic import IsotonicRegression
-from sklearn.utils.validation import check_is_fitted
 
 from leadscore.catalog import CALIBRATION_SEGMENT, calibration_segment
 from leadscore.config import DEFAULT_BUCKETS, BucketConfig
@@ -73,8 +70,25 @@ def fit_platt(margin: np.ndarray, y: np.ndarray, n_iter: int = 100) -> tuple[flo
     return a, b
 
 
-class SegmentCalibrator(BaseEstimator):
+def _check_fitted(estimator: object, attribute: str) -> None:
+    """scikit-learn's ``NotFittedError`` when ``attribute`` is not learned yet.
+
+    scikit-learn is imported only to raise it: a process that only scores never loads it.
+    """
+    if not hasattr(estimator, attribute):
+        from sklearn.exceptions import NotFittedError
+
+        raise NotFittedError(
+            f"This {type(estimator).__name__} instance is not fitted yet; call 'fit' first."
+        )
+
+
+class SegmentCalibrator:
     """One calibrator per segment (AUM tier) plus a global fallback.
+
+    A scikit-learn style estimator (``get_params``/``set_params``, ``fit`` returns ``self``,
+    learned attributes end in ``_``) that does not import scikit-learn unless it fits an
+    isotonic calibrator, so loading a model for scoring stays light.
 
     Args:
         method: "platt" (sigmoid on the margin) or "isotonic".
@@ -90,6 +104,27 @@ class SegmentCalibrator(BaseEstimator):
         self.method = method
         self.min_rows = min_rows
         self.min_positives = min_positives
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's parameters (``deep`` is accepted for scikit-learn's ``clone``)."""
+        return {
+            "method": self.method,
+            "min_rows": self.min_rows,
+            "min_positives": self.min_positives,
+        }
+
+    def set_params(self, **params: Any) -> SegmentCalibrator:
+        """Set constructor parameters; unknown names are an error."""
+        unknown = set(params) - set(self.get_params())
+        if unknown:
+            raise ValueError(f"invalid parameter(s) {sorted(unknown)} for SegmentCalibrator")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"SegmentCalibrator({args})"
 
     def fit(
         self, margin: npt.ArrayLike, y: npt.ArrayLike, segments: npt.ArrayLike
@@ -116,6 +151,8 @@ class SegmentCalibrator(BaseEstimator):
         if self.method == "platt":
             a, b = fit_platt(margin, y)
             return {"a": a, "b": b}
+        from sklearn.isotonic import IsotonicRegression
+
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(margin, y)
         return {"x": iso.X_thresholds_.tolist(), "y": iso.y_thresholds_.tolist()}
 
@@ -126,7 +163,7 @@ class SegmentCalibrator(BaseEstimator):
 
     def predict(self, margin: npt.ArrayLike, segments: npt.ArrayLike) -> np.ndarray:
         """Calibrated probabilities; unknown segments use the global calibrator."""
-        check_is_fitted(self, "global_")
+        _check_fitted(self, "global_")
         margin = np.asarray(margin, dtype=float)
         segments = np.asarray(segments, dtype=object)
         out = self._apply(self.global_, margin)
@@ -138,7 +175,7 @@ class SegmentCalibrator(BaseEstimator):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters."""
-        check_is_fitted(self, "global_")
+        _check_fitted(self, "global_")
         return {
             "method": self.method,
             "min_rows": self.min_rows,

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import ks_2samp, rankdata
 
 from leadscore import reliability as rel
 from leadscore.calibrate import bucket_cutpoints
@@ -43,6 +42,8 @@ def roc_auc(y: Any, score: Any) -> float:
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
+    from scipy.stats import rankdata  # imported on use: loading a bundle needs no SciPy
+
     ranks = rankdata(np.asarray(score, dtype=float))
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
@@ -151,6 +152,8 @@ def bootstrap_interval(
 
 def max_pairwise_ks(groups: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """Largest two-sample KS statistic between any two score samples, and which pair."""
+    from scipy.stats import ks_2samp
+
     best: dict[str, Any] = {"ks": 0.0, "pair": None}
     for (a, xa), (b, xb) in itertools.combinations(groups.items(), 2):
         if len(xa) and len(xb):

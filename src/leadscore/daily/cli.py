@@ -50,6 +50,9 @@ def daily(
     config: ConfigOpt = None,
 ) -> None:
     """The daily job: merge the day's delivery, score new open leads, export, record."""
+    from leadscore.score.runtime import import_xgboost_without_sklearn
+
+    import_xgboost_without_sklearn()  # first: the daily job scores, it never fits XGBoost
     from leadscore.cli import _call, _parse_ts, _settings, console
     from leadscore.daily.commands import stage_daily
 

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from leadscore.config import CrmConfig
 from leadscore.warehouse import Warehouse, tables
@@ -142,6 +141,8 @@ def compare_ratios(
     With ``df`` (few clusters: ``n_clusters - 2``) the interval and p-value use Student's t,
     and ``z`` is the normal quantile of that p-value, so z-scale boundaries still apply.
     """
+    from scipy import stats  # imported on use: the daily run's assignment needs no SciPy
+
     nan = float("nan")
     if not (treat.ratio > 0 and control.ratio > 0):
         return LiftEstimate(nan, nan, nan, nan, nan, nan, nan)

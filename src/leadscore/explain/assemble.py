@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from leadscore.explain.drivers import _ELLIPSIS, _priority, display_of, driver_text
+from leadscore.explain.drivers import (
+    _ELLIPSIS,
+    _priority,
+    display_of,
+    driver_text,
+    number_formatter,
+)
 
 if TYPE_CHECKING:
     from leadscore.catalog import Catalog
@@ -56,6 +62,12 @@ class _Phrases:
     def __init__(self, names: Sequence[str], catalog: Catalog) -> None:
         self.labels = [display_of(catalog, name) for name in names]
         self.features = [json.dumps(name) for name in names]
+        # driver_text says "<label>: <value in its unit>" for a number unless the label has a
+        # {value} placeholder or the unit makes it a flag: then numbers take the fast path
+        self.plain = [
+            "{value}" not in label and (unit or "").lower() not in {"flag", "bool"}
+            for label, unit in self.labels
+        ]
 
     def build(self, j: int, value: object) -> tuple[str, str]:
         """Words for column ``j`` at ``value`` and the rest of its JSON entry after the
@@ -70,28 +82,53 @@ class _Phrases:
         tail = f',"feature":{self.features[j]},"text":{_json_text(text)},'
         return text, tail + f'"value":{_json_scalar(value)}}}'
 
+    def plain_floats(self, j: int, values: list[float]) -> list[tuple[str, str]]:
+        """:meth:`build` of plain floats of a column whose ``plain`` flag is set: the same
+        words (``driver_text`` -> ``format_value`` for a float) without choosing the unit's
+        rendering again for every value."""
+        label, unit = self.labels[j]
+        render = number_formatter(unit)
+        prefix, head = f"{label}: ", f',"feature":{self.features[j]},"text":'
+        out = []
+        for x in values:
+            text = prefix + (render(x) if x == x else "unknown")  # NaN is missing
+            out.append((text, f'{head}{_json_text(text)},"value":{_json_float(x)}}}'))
+        return out
+
     def column(
         self, j: int, cells: np.ndarray, floats: np.ndarray | None
-    ) -> tuple[list[str], list[str]]:
-        """Phrases of column ``j`` at ``cells`` (object values); ``floats`` holds the same
-        values as float64 when the column is float, so distinct values are found by their
-        bits (-0.0 and 0.0 stay apart, as their JSON differs)."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Phrases of column ``j`` at ``cells`` (object values) as two object arrays;
+        ``floats`` holds the same values as float64 when the column is float, so distinct
+        values are found by their bits (-0.0 and 0.0 stay apart, as their JSON differs)."""
         if floats is not None:
             _, first, inverse = np.unique(
                 floats.view(np.int64), return_index=True, return_inverse=True
             )
-            built = [self.build(j, cells[k]) for k in first.tolist()]
-            return [built[k][0] for k in inverse.tolist()], [built[k][1] for k in inverse.tolist()]
+            if self.plain[j]:
+                built = self.plain_floats(j, floats[first].tolist())
+            else:
+                built = [self.build(j, cells[k]) for k in first.tolist()]
+            texts, tails = _objects([b[0] for b in built]), _objects([b[1] for b in built])
+            return texts[inverse.ravel()], tails[inverse.ravel()]
         cache: dict[tuple[type, str], tuple[str, str]] = {}
-        texts, tails = [], []
+        words: list[str] = []
+        rests: list[str] = []
         for value in cells.tolist():
             key = (type(value), repr(value))  # repr tells 1 from True and 1 from 1.0
             hit = cache.get(key)
             if hit is None:
                 hit = cache[key] = self.build(j, value)
-            texts.append(hit[0])
-            tails.append(hit[1])
-        return texts, tails
+            words.append(hit[0])
+            rests.append(hit[1])
+        return _objects(words), _objects(rests)
+
+
+def _objects(items: list[str]) -> np.ndarray:
+    """A 1-d object array of ``items`` (``np.array`` would make a fixed-width string array)."""
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
 
 
 def _json_float(x: float) -> str:
@@ -136,11 +173,16 @@ def driver_columns(
     cols = candidates[rows, slots]
     # 2. words and JSON of each cell, built once per distinct value of a column
     texts, tails = _cell_phrases(_Phrases(names, catalog), folded, df, rows, cols)
-    values = contrib[rows, cols].tolist()
-    items = [f"{text} ({c:+.2f})" for text, c in zip(texts, values, strict=True)]
-    entries = [
-        '{"contribution":' + c + tail for c, tail in zip(_json_floats(values), tails, strict=True)
-    ]
+    chosen_values = contrib[rows, cols]
+    values = chosen_values.tolist()
+    items = list(map("{} ({:+.2f})".format, texts, values))
+    if np.isfinite(chosen_values).all():  # json.dumps writes a finite float as its repr
+        entries = list(map('{{"contribution":{!r}{}'.format, values, tails))
+    else:
+        entries = [
+            '{"contribution":' + c + tail
+            for c, tail in zip(_json_floats(values), tails, strict=True)
+        ]
     # 3. per row: the line that fits the field (which items fit: decided for all rows at
     #    once), and the JSON
     fits = _fitting(keep, rows, slots, items, n_pos, cfg.max_drivers_chars)[rows, slots].tolist()
@@ -223,20 +265,26 @@ def _line(
 def _cell_phrases(
     phrases: _Phrases, folded: pd.DataFrame, df: pd.DataFrame, rows: np.ndarray, cols: np.ndarray
 ) -> tuple[list[str], list[str]]:
-    """(text, JSON tail) of every cell ``(rows[k], cols[k])``, in that order."""
-    values = df.reindex(columns=folded.columns).to_numpy(dtype=object)
-    texts: list[str] = [""] * len(rows)
-    tails: list[str] = [""] * len(rows)
+    """(text, JSON tail) of every cell ``(rows[k], cols[k])``, in that order.
+
+    Only the chosen cells become Python objects (a column the frame lacks is all missing).
+    """
+    texts = _objects([""] * len(rows))
+    tails = _objects([""] * len(rows))
     for j, name in enumerate(folded.columns):
         at = np.flatnonzero(cols == j)
         if not len(at):
             continue
+        picked = rows[at]
         column = df[name] if name in df.columns else None
         floats = None
         if column is not None and column.dtype == np.float64:
-            floats = np.ascontiguousarray(column.to_numpy()[rows[at]])
-        col_texts, col_tails = phrases.column(j, values[rows[at], j], floats)
-        for k, text, tail in zip(at.tolist(), col_texts, col_tails, strict=True):
-            texts[k] = text
-            tails[k] = tail
-    return texts, tails
+            floats = np.ascontiguousarray(column.to_numpy()[picked])
+        if column is None:
+            cells = np.full(len(at), np.nan, dtype=object)
+        elif floats is not None and phrases.plain[j]:
+            cells = np.empty(0, dtype=object)  # plain floats are phrased from ``floats``
+        else:
+            cells = column.iloc[picked].to_numpy(dtype=object)
+        texts[at], tails[at] = phrases.column(j, cells, floats)
+    return texts.tolist(), tails.tolist()

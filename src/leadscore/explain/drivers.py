@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -85,30 +85,61 @@ def format_value(value: object, unit: str | None) -> str:
     """
     if is_missing(value):
         return "unknown"
-    key = (unit or "").strip().lower()
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
     if not isinstance(value, int | float | np.integer | np.floating):
         return str(value)
-    x = float(value)
+    return number_formatter(unit)(float(value))
+
+
+@functools.lru_cache(maxsize=512)
+def number_formatter(unit: str | None) -> Callable[[float], str]:
+    """How :func:`format_value` renders a (non-missing) number in ``unit``: chosen once per
+    unit, so a column of numbers is rendered without choosing again for every value."""
+    key = (unit or "").strip().lower()
     if key in _DOW_UNITS:
         first, names = _DOW_UNITS[key]
-        idx = round(x) - first
-        valid = 0 <= idx < len(names) and x == round(x)
-        return names[idx] if valid else f"day code {_number(x)}"
+        return functools.partial(_day_name, first=first, names=names)
     if key in _MILLION_UNITS:
-        return _money(x * 1e6)
+        return _millions
     if key.startswith("$m per "):  # "$M per client" -> "$1.2M per client"
-        return f"{_money(x * 1e6)} {unit.strip()[3:]}" if unit else _money(x * 1e6)
+        per = unit.strip()[3:] if unit else ""
+        return functools.partial(_millions_per, per=per) if unit else _millions
     if key in _DOLLAR_UNITS:
-        return _money(x)
+        return _money
     if key in _PERCENT_UNITS:
-        return f"{_number(x)}%"
+        return _percent
     if key in _SHARE_UNITS:
-        return f"{_number(100 * x)}%"
+        return _share
     if key in _PLAIN_UNITS:
-        return _number(x)
-    return _with_unit(_number(x), unit.strip() if unit else "")
+        return _number
+    return functools.partial(_number_with_unit, unit=unit.strip() if unit else "")
+
+
+def _day_name(x: float, first: int, names: Sequence[str]) -> str:
+    idx = round(x) - first
+    valid = 0 <= idx < len(names) and x == round(x)
+    return names[idx] if valid else f"day code {_number(x)}"
+
+
+def _millions(x: float) -> str:
+    return _money(x * 1e6)
+
+
+def _millions_per(x: float, per: str) -> str:
+    return f"{_money(x * 1e6)} {per}"
+
+
+def _percent(x: float) -> str:
+    return f"{_number(x)}%"
+
+
+def _share(x: float) -> str:
+    return f"{_number(100 * x)}%"
+
+
+def _number_with_unit(x: float, unit: str) -> str:
+    return _with_unit(_number(x), unit)
 
 
 #: Units shown as the bare number (a flag, a ratio, a score or index without a physical unit).

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import xgboost as xgb
-from scipy.stats import spearmanr
 
 from leadscore.config import ScoreConfig
 from leadscore.explain.assemble import DriverColumns, driver_columns
@@ -29,6 +28,9 @@ if TYPE_CHECKING:
     from leadscore.bundle import Bundle
     from leadscore.catalog import Catalog
     from leadscore.score.protocol import ScoringModel
+
+#: Leads (dots per feature) in the SHAP summary plot; importance uses every row.
+PLOT_POINTS = 600
 
 #: Separators between a categorical source feature and its level in one-hot column names.
 _ONEHOT_SEPARATORS = ("=", "__", ":", ".", "_")
@@ -208,6 +210,8 @@ def compare_with_reference(
 
     rho: float | None = None
     if len(shared) >= 3:
+        from scipy.stats import spearmanr  # only here: scoring imports this module
+
         value = spearmanr([ref_rank[f] for f in shared], [our_rank[f] for f in shared])[0]
         rho = None if np.isnan(value) else float(value)
     moves: list[dict[str, Any]] = [
@@ -367,19 +371,23 @@ def explain_model(
     version = bundle.version
     report = progress or no_progress
     # 1. exact contributions, folded to source features; additivity check against the margin
+    #    (one preprocessing pass: the margin is predicted from the same matrix)
     report("exact TreeSHAP contributions", 0.0)
-    contrib = compute_contributions(bundle, df)
+    dmatrix = bundle.prepare_matrix(df)
+    contrib = compute_contributions(bundle, df, dmatrix)
     folded = fold_contributions(contrib, list(bundle.features), df.index)
-    margin = np.asarray(bundle.predict_margin(df), dtype=np.float64)
+    margin = np.asarray(bundle.predict_margin(df, dmatrix), dtype=np.float64)
     max_err = float(np.max(np.abs(folded.sum(axis=1).to_numpy() + contrib.bias - margin)))
     # 2. global importance and its plot
     report("global importance", 0.3)
     importance = global_importance(folded)
     paths = {"importance_csv": reports_dir / "shap_importance.csv"}
     _write_csv(importance, paths["importance_csv"])
+    shown = plot_rows(len(df))
     paths["summary_png"] = plot_shap_summary(
-        folded, df, importance, reports_dir / "shap_summary.png", top_n=top_n_plot
-    )
+        folded.iloc[shown], df.iloc[shown], importance, reports_dir / "shap_summary.png",
+        top_n=top_n_plot,
+    )  # fmt: skip
     # 3. per-lead drivers
     report("per-lead drivers", 0.4)
     drivers = driver_columns(folded, df, catalog, score_cfg)
@@ -401,7 +409,8 @@ def explain_model(
     #    probabilities are out of sample (the development rows' would be in sample).
     report("cohorts", 0.9)
     held = _holdout_rows(bundle, df)
-    proba = np.asarray(bundle.predict_proba(df[held]), dtype=np.float64)
+    # a row's margin does not depend on the other rows predicted with it: reuse it
+    proba = np.asarray(bundle.proba_from_margin(df[held], margin[held]), dtype=np.float64)
     cohorts = cohort_analysis(
         df[held], proba, bundle.score(proba), folded[held], catalog, target_col
     )
@@ -430,6 +439,15 @@ def explain_model(
     return ExplainResult(version, len(df), max_err, importance, comparison, cohorts, paths)
 
 
+def plot_rows(n_rows: int, n_points: int = PLOT_POINTS, seed: int = 0) -> np.ndarray:
+    """The rows the summary plot shows: all of them, or a seeded sample of ``n_points`` in
+    row order (a dot per lead and feature; more dots only cost drawing time)."""
+    rows = np.arange(n_rows)
+    if n_rows <= n_points:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, n_points, replace=False))
+
+
 def _holdout_rows(bundle: Bundle, df: pd.DataFrame) -> np.ndarray:
     """Rows of ``df`` in the bundle's holdout; every row when none is (e.g. new leads)."""
     if "lead_id" not in df.columns:
@@ -454,15 +472,19 @@ def _write_drivers(df: pd.DataFrame, drivers: DriverColumns, path: Path) -> Path
     ids = (
         df["lead_id"].astype(str).tolist() if "lead_id" in df.columns else list(map(str, df.index))
     )
-    table = pd.DataFrame(
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # straight to Arrow: a pandas frame of Python strings would be converted to Arrow anyway
+    table = pa.table(
         {
-            "lead_id": ids,
-            "drivers_text": drivers.texts,
-            "drivers_json": drivers.jsons,
+            "lead_id": pa.array(ids, pa.string()),
+            "drivers_text": pa.array(drivers.texts, pa.string()),
+            "drivers_json": pa.array(drivers.jsons, pa.string()),
         }
     )
     with atomic_path(path) as tmp:
-        table.to_parquet(tmp, index=False)
+        pq.write_table(table, tmp, use_dictionary=False)  # ids and texts are all distinct
     return path
 
 

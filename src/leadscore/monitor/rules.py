@@ -28,7 +28,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 
 from leadscore.config import MonitorConfig
 from leadscore.monitor.reference import n_bins_of
@@ -65,6 +64,8 @@ def scoring_failures(n_rejected: int, n_considered: int, cfg: MonitorConfig) -> 
     rate = n_rejected / n_considered if n_considered else 0.0
     p = 1.0
     if n_considered and rate > cfg.failure_rate:
+        from scipy.stats import binomtest  # imported on use: the daily run rarely needs it
+
         p = float(binomtest(n_rejected, n_considered, cfg.failure_rate, "greater").pvalue)
     fire = rate > cfg.failure_rate and p < cfg.alpha
     detail = f"{n_rejected}/{n_considered} rejected, p={p:.2g}"

@@ -10,7 +10,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binomtest
 
 from leadscore.evaluate import average_precision
 
@@ -103,6 +102,8 @@ def rate_test(k: int, n: int, rate: float) -> float:
     """Two-sided exact binomial p-value of ``k`` positives in ``n`` at ``rate``."""
     if n == 0:
         return 1.0
+    from scipy.stats import binomtest  # imported on use: loading this module stays cheap
+
     return float(binomtest(k, n, min(max(rate, 1e-12), 1 - 1e-12)).pvalue)
 
 
@@ -110,4 +111,6 @@ def lower_tail(k: int, n: int, rate: float) -> float:
     """One-sided exact binomial p-value of ``k`` or fewer positives in ``n`` at ``rate``."""
     if n == 0:
         return 1.0
+    from scipy.stats import binomtest
+
     return float(binomtest(k, n, min(max(rate, 1e-12), 1 - 1e-12), "less").pvalue)

@@ -55,8 +55,15 @@ class ScoringMethods:
         """Calibrated probability (per-AUM-tier calibrator; needs ``segment_col``)."""
         if segment_col not in df.columns:
             raise KeyError(f"predict_proba needs the {segment_col!r} column")
+        return self.proba_from_margin(df, self.predict_margin(df, dmatrix), segment_col)
+
+    def proba_from_margin(
+        self, df: pd.DataFrame, margin: npt.ArrayLike, segment_col: str = CALIBRATION_SEGMENT
+    ) -> np.ndarray:
+        """Calibrated probability of margins already predicted for the rows of ``df``."""
+        if segment_col not in df.columns:
+            raise KeyError(f"predict_proba needs the {segment_col!r} column")
         segments = df[segment_col].astype(object).where(df[segment_col].notna(), "Unknown")
-        margin = self.predict_margin(df, dmatrix)
         return self.calibrator.predict(margin, segments.astype(str).to_numpy())
 
     def score(self, p: npt.ArrayLike) -> np.ndarray:
