@@ -189,6 +189,22 @@ def _push(wh: ShadowWarehouse, ctx: WorkloadContext) -> None:
     pending_scores(wh)
 
 
+@workload("generic")
+def _generic(wh: ShadowWarehouse, ctx: WorkloadContext) -> None:
+    """Any CRM export: the lead and enrichment loads, their cleaning, the level counts and the
+    point-in-time spine of `leadscore generic`."""
+    from leadscore.generic.build import GenericContext, build_spine, level_counts, load_source
+    from leadscore.generic.catalog import catalog_from_mapping
+    from leadscore.generic.mapping import load_mapping
+    from leadscore.generic.synth import AS_OF, generate_crm_tables
+
+    crm = generate_crm_tables(ctx.out_dir / "generic", n_leads=400, seed=7)
+    mapping = load_mapping(crm.mapping)
+    load_source(wh, mapping)
+    catalog = catalog_from_mapping(mapping, level_counts(wh, mapping, None))
+    build_spine(wh, GenericContext(mapping, AS_OF, True), catalog)
+
+
 def _reports_in(ctx: WorkloadContext) -> Settings:
     """The world's settings with reports written under the workload's folder."""
     project = ctx.cfg.project.model_copy(update={"reports_dir": ctx.out_dir / "reports"})
