@@ -371,3 +371,35 @@ def test_registry_lifecycle_through_daily_shadow_promote_rollback(
     run = stage_daily(cfg, day[2], raw=folder[2])
     assert run.model_version == champion.name and latest_bundle_path(cfg) == champion
     assert _versions_of_run(cfg, run.run_id) <= {champion.name}
+
+
+def test_a_changed_shadow_bundle_is_skipped_and_the_champion_run_stands(
+    trained: Project, tmp_path: Path
+) -> None:
+    """A shadow model whose files changed after registration is refused for use, loudly, and
+    the champion's day is still scored and exported."""
+    from rich.console import Console
+
+    from leadscore.registry.store import register, set_status
+
+    project = _copy(trained, tmp_path / "tampered_shadow")
+    cfg = _cfg(project.root)
+    champion = latest_bundle_path(cfg)
+    challenger = champion.with_name("v-broken")
+    shutil.copytree(champion, challenger)
+    manifest = json.loads((challenger / "manifest.json").read_text())
+    (challenger / "manifest.json").write_text(json.dumps({**manifest, "version": "v-broken"}))
+    day = project.as_of + timedelta(days=1)
+    wh = open_warehouse(cfg.warehouse)
+    try:
+        register(wh, challenger, day)
+        set_status(wh, "v-broken", "shadow", "tamper test", day)
+    finally:
+        wh.close()
+    (challenger / "manifest.json").write_text(json.dumps({**manifest, "version": "v-broken2"}))
+    console = Console(record=True, width=300)
+    folder = project.raw / "future" / project.as_of.date().isoformat()
+    run = stage_daily(cfg, day, raw=folder, console=console)
+    assert run.model_version == champion.name and run.n_exported > 0
+    assert "shadow skipped: model v-broken may not be used" in console.export_text()
+    assert _query(cfg, "SELECT * FROM lead_scores WHERE model_version LIKE '%v-broken%'").empty

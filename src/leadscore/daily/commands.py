@@ -111,7 +111,7 @@ def stage_daily(
         _print_run(run, con)
         # 2. challengers in shadow: the same open leads, stored with the shadow flag, never
         #    exported (the champion's fallback scores their unmatched leads)
-        for bundle in _shadow_bundles(wh, cfg.project.models_dir):
+        for bundle in _shadow_bundles(wh, cfg.project.models_dir, con):
             # the fallback's rows of this pass get their own version label, so they never
             # touch the champion's (exported) fallback rows
             fallback = replace(
@@ -136,14 +136,28 @@ def _print_run(run: DailyRun, con: Console) -> None:
     )
 
 
-def _shadow_bundles(wh: Warehouse, models_dir: Path) -> list[Bundle]:
-    """Bundles of the registry's shadow models (verified), none without a registry."""
+def _shadow_bundles(wh: Warehouse, models_dir: Path, con: Console) -> list[Bundle]:
+    """Bundles of the registry's shadow models (verified), none without a registry.
+
+    A shadow model whose files changed since registration is skipped with a warning: the
+    champion's run is already scored and exported, and a broken challenger must not stop it.
+    """
+    from leadscore.registry.records import TamperedBundle
     from leadscore.registry.store import MODEL_REGISTRY, shadow_models
     from leadscore.registry.verify import load_verified
 
     if not wh.table_exists(MODEL_REGISTRY):
         return []
-    return [load_verified(record, models_dir) for record in shadow_models(wh)]
+    bundles = []
+    for record in shadow_models(wh):
+        try:
+            bundles.append(load_verified(record, models_dir))
+        except TamperedBundle as exc:
+            con.print(
+                f"[yellow]shadow skipped: {exc}; `leadscore models reject {record.version}` "
+                "ends its shadow period[/yellow]"
+            )
+    return bundles
 
 
 def _refresh_reasons(wh: Warehouse, cfg: Settings, as_of: datetime) -> list[str]:
