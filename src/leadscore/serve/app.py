@@ -20,9 +20,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadscore.catalog import Catalog, load_catalog
 from leadscore.config import Settings
@@ -45,8 +47,8 @@ _LOG = logging.getLogger("leadscore.serve")
 _BEARER = HTTPBearer(auto_error=False)
 
 
-def _auth(tokens: tuple[str, ...]) -> Callable[..., None]:
-    def check(
+def _auth(tokens: tuple[str, ...]) -> Callable[..., Awaitable[None]]:
+    async def check(
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
     ) -> None:
         if not tokens:
@@ -75,13 +77,17 @@ def create_app(
                   lifespan=_refresher(svc))  # fmt: skip
     app.state.service = svc
     auth = [Depends(_auth(tokens))]
-    app.middleware("http")(_limits(svc))
+    app.add_middleware(_Limits, svc=svc)
 
     @app.post("/v1/score", dependencies=auth)
-    def score(req: ScoreRequest) -> ScoreResponse:
+    async def score(req: ScoreRequest) -> ScoreResponse:
         """Score one lead: by ``lead_id``, by ``crd`` + ``contact_ts``, or by ``features``."""
         try:
-            out = svc.score(req)
+            # the fast path (about a millisecond of CPU) runs on the event loop; anything that
+            # reads the warehouse or the registry runs in the thread pool
+            out = svc.score_now(req)
+            if out is None:
+                out = await run_in_threadpool(svc.score, req)
         except LeadNotScored as exc:
             svc.metrics.errors.labels(exc.reason).inc()
             raise HTTPException(exc.status, {"error": exc.reason, "detail": exc.detail}) from None
@@ -175,41 +181,54 @@ def _refresher(
 def _refresh_loop(svc: ScoringService, stop: threading.Event) -> None:
     while True:
         try:
-            svc.models.refresh()
-            bundle = svc.models.loaded()
-            if bundle is not None:
-                svc.fast(bundle)  # built here, not by the first request after a promotion
-            svc.refresh_index()
+            svc.refresh()
         except (LeadNotScored, WarehouseError, OSError, ValueError) as exc:
             _LOG.warning("refresh failed (kept what was loaded): %s", first_line(exc))
         if stop.wait(max(svc.models.check_seconds, 0.5)):
             return
 
 
-def _limits(
-    svc: ScoringService,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    """Refuse oversized bodies before reading them; time and count every request."""
+class _Limits:
+    """ASGI middleware: refuse oversized bodies before reading them; time and count every
+    request (plain ASGI: no extra task or thread per request)."""
 
-    async def middleware(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    def __init__(self, app: ASGIApp, svc: ScoringService) -> None:
+        self.app, self.svc = app, svc
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        endpoint = request.url.path if request.url.path in _ENDPOINTS else "other"
-        if request.method == "POST":
-            length = request.headers.get("content-length", "")
-            if not length.isdigit():
-                return _count(svc, endpoint, started, Response(status_code=411))
-            if int(length) > svc.cfg.serve.max_body_bytes:
-                body = json.dumps({"detail": f"body over {svc.cfg.serve.max_body_bytes} bytes"})
-                too_big = Response(body, 413, media_type="application/json")
-                return _count(svc, endpoint, started, too_big)
-        return _count(svc, endpoint, started, await call_next(request))
+        endpoint = scope["path"] if scope["path"] in _ENDPOINTS else "other"
+        early = self._refusal(scope) if scope["method"] == "POST" else None
+        if early is not None:
+            await early(scope, receive, send)
+            self._count(endpoint, early.status_code, started)
+            return
+        status = 500
 
-    return middleware
+        async def counting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
 
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            self._count(endpoint, status, started)
 
-def _count(svc: ScoringService, endpoint: str, started: float, response: Response) -> Response:
-    svc.metrics.requests.labels(endpoint, str(response.status_code)).inc()
-    svc.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
-    return response
+    def _refusal(self, scope: Scope) -> Response | None:
+        length = dict(scope["headers"]).get(b"content-length", b"").decode("latin-1")
+        if not length.isdigit():
+            return Response(status_code=411)
+        limit = self.svc.cfg.serve.max_body_bytes
+        if int(length) > limit:
+            body = json.dumps({"detail": f"body over {limit} bytes"})
+            return Response(body, 413, media_type="application/json")
+        return None
+
+    def _count(self, endpoint: str, status: int, started: float) -> None:
+        self.svc.metrics.requests.labels(endpoint, str(status)).inc()
+        self.svc.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)

@@ -12,6 +12,7 @@ rejection. Both equal the batch score bit for bit (``tests/test_serve.py``).
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -27,7 +28,7 @@ from leadscore.config import Settings
 from leadscore.score.batch import PIT_STATUS_DETAIL, ScoreRejected, score_frame, score_one
 from leadscore.score.checks import check_rows
 from leadscore.serve.fast import FastScorer
-from leadscore.serve.index import LeadIndex, build_index, warehouse_stamp
+from leadscore.serve.index import LeadIndex, Stamp, build_index, warehouse_stamp
 from leadscore.serve.lookup import crd_features, lead_features
 from leadscore.serve.metrics import ServeMetrics
 from leadscore.serve.schemas import ScoreRequest, ScoreResponse
@@ -52,7 +53,9 @@ class ScoringService:
         self.cfg, self.catalog, self.models, self.clock = cfg, catalog, models, clock
         self.metrics = ServeMetrics()
         self.index: LeadIndex | None = None
+        self._registry_stamp: Stamp | None = None  # warehouse state of the last registry read
         self._fast: FastScorer | None = None
+        self._frozen: LeadIndex | None = None
         self._lock = threading.Lock()
 
     @contextmanager
@@ -84,6 +87,27 @@ class ScoringService:
                     scorer = self._fast = FastScorer(bundle, self.catalog, self.cfg.score)
         return scorer
 
+    def refresh(self) -> None:
+        """One tick of the refresher thread: follow the champion, build the fast scorer of a
+        new one, and re-read the lead index when the warehouse changed.
+
+        The registry lives in the warehouse, so while the warehouse file is unchanged since
+        the last successful registry read, the champion is the same: only its files are
+        re-verified (reading the registry opens the warehouse, which holds the interpreter
+        for tens of milliseconds and would stall the requests in flight)."""
+        stamp = warehouse_stamp(self.cfg)
+        if stamp is None or stamp != self._registry_stamp or self.models.failed:
+            self.models.refresh()
+            self._registry_stamp = None if self.models.failed else stamp
+        else:
+            self.models.verify()
+        bundle = self.models.loaded()
+        if bundle is not None:
+            self.fast(bundle)  # built here, not by the first request after a promotion
+        if self.refresh_index() is not self._frozen:
+            self._frozen = self.index
+            gc.freeze()  # the index's objects live long: keep them out of every collection
+
     def refresh_index(self) -> LeadIndex | None:
         """Read the lead index again when the warehouse changed since it was read."""
         if warehouse_stamp(self.cfg) is None:
@@ -97,6 +121,23 @@ class ScoringService:
             index = build_index(wh, self.cfg, self.catalog, self.clock(), stamp)
         self.index = index
         return index
+
+    def score_now(self, req: ScoreRequest) -> ScoreResponse | None:
+        """The fast-path answer, or None when the request needs :meth:`score` (a row that is
+        not plainly valid, the warehouse, or a model source that checks inline). Never
+        blocks on input or output, so the event loop may call it."""
+        if not self.models.background or self.models.loaded() is None:
+            return None
+        bundle = self.bundle()
+        if req.features is not None:
+            fast = self.fast(bundle)
+            typed = fast.typed(req.features)
+            return (
+                None if typed is None else ScoreResponse(lead_id=req.lead_id, **fast.score(typed))
+            )
+        if req.crd is None:
+            return self._from_index(bundle, str(req.lead_id))
+        return None
 
     def score(self, req: ScoreRequest) -> ScoreResponse:
         """Score one request, or raise :class:`LeadNotScored`."""

@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from leadscore.bundle import Bundle, BundleError, load_bundle
+from leadscore.bundle import MANIFEST, Bundle, BundleError, load_bundle, verify_bundle
+from leadscore.io import sha256_file
 from leadscore.registry.records import RegistryError
 from leadscore.warehouse.base import WarehouseBusy, WarehouseError
 
@@ -35,6 +36,7 @@ class ModelSource:
         self._lock = threading.Lock()
         self._bundle: Bundle | None = None
         self._error: Exception | None = None
+        self._manifest_sha: str | None = None
         self._checked = float("-inf")
 
     def current(self) -> Bundle:
@@ -68,6 +70,27 @@ class ModelSource:
                 self._error = exc
             self._checked = time.monotonic()
 
+    @property
+    def failed(self) -> bool:
+        """Whether the last background refresh failed (requests get its error)."""
+        return self._error is not None
+
+    def verify(self) -> None:
+        """Re-check the loaded bundle's files without reading the registry: every file
+        against its manifest, and the manifest against the one loaded. For a refresher that
+        knows the registry cannot have changed (the warehouse file did not)."""
+        with self._lock:
+            bundle = self._bundle
+            if bundle is None:
+                return
+            try:
+                verify_bundle(bundle.path)
+                if sha256_file(Path(bundle.path) / MANIFEST) != self._manifest_sha:
+                    raise BundleError(f"{bundle.path}: {MANIFEST} changed after it was loaded")
+            except BundleError as exc:
+                self._error = exc
+            self._checked = time.monotonic()
+
     def _resolve(self) -> None:
         try:
             path = self._locate()
@@ -77,6 +100,7 @@ class ModelSource:
             return  # the daily job is writing: keep the model we have
         if self._bundle is None or Path(path) != Path(self._bundle.path):
             self._bundle = load_bundle(path)
+            self._manifest_sha = sha256_file(Path(path) / MANIFEST)
 
     def loaded(self) -> Bundle | None:
         """The bundle in memory, without checking for a newer champion."""
