@@ -27,7 +27,7 @@ from leadscore.catalog import Catalog, segment_column
 from leadscore.config import Settings
 from leadscore.score.batch import PIT_STATUS_DETAIL, ScoreRejected, score_frame, score_one
 from leadscore.score.checks import check_rows
-from leadscore.serve.fast import FastScorer
+from leadscore.serve.fast import FastScorer, TypedRow
 from leadscore.serve.index import LeadIndex, Stamp, build_index, warehouse_stamp
 from leadscore.serve.lookup import crd_features, lead_features
 from leadscore.serve.metrics import ServeMetrics
@@ -153,6 +153,7 @@ class ScoringService:
                 frame = self._features(wh, req)
             except WarehouseError as exc:
                 raise LeadNotScored(503, "warehouse_error", first_line(exc)) from None
+        self.metrics.paths.labels("warehouse").inc()
         return self._score_row(bundle, frame, req.lead_id)
 
     def _score_payload(
@@ -161,17 +162,25 @@ class ScoringService:
         fast = self.fast(bundle)
         typed = fast.typed(features)
         if typed is not None:
-            return ScoreResponse(lead_id=lead_id, **fast.score(typed))
+            return self._fast_answer(fast, typed, lead_id)
         missing = [f for f in (*bundle.features, segment_column()) if f not in features]
         if missing:
             raise LeadNotScored(422, "missing_feature", f"no value given for {', '.join(missing)}")
+        self.metrics.paths.labels("checked").inc()
         try:
             out = score_one(bundle, features, self.catalog, self.cfg.score)
         except ScoreRejected as exc:
             raise LeadNotScored(422, exc.reason, exc.detail) from None
         keys = ("probability", "score", "bucket", "tier", "drivers_text", "drivers")
+        self.metrics.paths.labels("checked").inc()
         return ScoreResponse(lead_id=lead_id, model_version=str(bundle.version),
                              **{k: out[k] for k in keys})  # fmt: skip
+
+    def _fast_answer(
+        self, fast: FastScorer, typed: TypedRow, lead_id: str | None
+    ) -> ScoreResponse:
+        self.metrics.paths.labels("fast").inc()
+        return ScoreResponse(lead_id=lead_id, **fast.score(typed))
 
     def _from_index(self, bundle: Bundle, lead_id: str) -> ScoreResponse | None:
         """The answer from the lead index, or None when the index cannot give it."""
@@ -182,12 +191,16 @@ class ScoringService:
         if row is None:
             if lead_id in index.known:
                 return None  # in the CRM, not contacted by the build time: the SQL decides
+            self.metrics.paths.labels("index").inc()
             raise LeadNotScored(404, "unknown_lead", f"no contacted lead with Id {lead_id!r}")
-        _raise_for_status(row["pit_status"])
+        if str(row["pit_status"] or "ok") != "ok":
+            self.metrics.paths.labels("index").inc()
+            _raise_for_status(row["pit_status"])
         fast = self.fast(bundle)
         typed = fast.typed(row)
         if typed is None:
             return None  # not plainly valid: the batch path words the reason
+        self.metrics.paths.labels("index").inc()
         return ScoreResponse(
             lead_id=lead_id,
             reps_snapshot_quarter=_date(row.get("reps_snapshot_quarter")),
