@@ -132,9 +132,7 @@ class ScoringService:
         if req.features is not None:
             fast = self.fast(bundle)
             typed = fast.typed(req.features)
-            return (
-                None if typed is None else ScoreResponse(lead_id=req.lead_id, **fast.score(typed))
-            )
+            return None if typed is None else self._fast_answer(fast, typed, req.lead_id)
         if req.crd is None:
             return self._from_index(bundle, str(req.lead_id))
         return None
@@ -172,7 +170,6 @@ class ScoringService:
         except ScoreRejected as exc:
             raise LeadNotScored(422, exc.reason, exc.detail) from None
         keys = ("probability", "score", "bucket", "tier", "drivers_text", "drivers")
-        self.metrics.paths.labels("checked").inc()
         return ScoreResponse(lead_id=lead_id, model_version=str(bundle.version),
                              **{k: out[k] for k in keys})  # fmt: skip
 
