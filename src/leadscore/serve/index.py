@@ -88,12 +88,14 @@ def build_index(
 
     started = time.perf_counter()
     ctx = PitContext.from_settings(cfg, join=cfg.dataset.join, training=False, as_of=as_of)
-    frame = wh.query(pit_sql(ctx, catalog)).to_pandas()
+    keep = list(dict.fromkeys([*_KEEP, *(s.name for s in catalog.segments),
+                               *catalog.model_features()]))  # fmt: skip
+    chosen = ", ".join(f'"{c}"' for c in keep)
+    frame = wh.query(f"SELECT {chosen} FROM (\n{pit_sql(ctx, catalog)}\n)").to_pandas()
     ids = wh.query(
         f'SELECT DISTINCT CAST("{cfg.crm.lead_id_col}" AS VARCHAR) AS i FROM {tables.LEADS}'
     ).column("i")
-    keep = [*_KEEP, *(s.name for s in catalog.segments), *catalog.model_features()]
-    columns = {c: frame[c].to_numpy() for c in dict.fromkeys(keep) if c in frame.columns}
+    columns = {c: frame[c].to_numpy() for c in keep}
     lead_ids = [str(i) for i in frame["lead_id"].tolist()]
     return LeadIndex(
         stamp=stamp,
