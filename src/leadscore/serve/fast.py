@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import xgboost as xgb
 
 from leadscore.catalog import segment_column
@@ -139,7 +140,9 @@ class FastScorer:
         segment = values[self._segment]
         if isinstance(segment, np.generic):
             segment = segment.item()
-        missing = segment is None or (isinstance(segment, float) and segment != segment)
+        # as predict_proba reads the segment: missing (None, NaN, NA) is "Unknown", else text
+        missing = segment is None or segment is pd.NA or segment is pd.NaT
+        missing = missing or (isinstance(segment, float) and segment != segment)
         return TypedRow(matrix, checked, "Unknown" if missing else str(segment))
 
     def score(self, row: TypedRow) -> dict[str, Any]:
