@@ -385,9 +385,10 @@ def render_document(results: dict[str, Any]) -> str:
     return f"{HEADER}\n{START}\n{render_results(results)}\n{END}\n"
 
 
-#: Sections other generators own (``benchmarks.daily``, ``benchmarks.experiment``): kept as they
-#: are when this file is regenerated, each between its ``<!-- NAME:start/end -->`` markers.
-OWNED_SECTIONS = ("daily", "experiment")
+#: Sections other generators own (``benchmarks.daily``, ``benchmarks.experiment``,
+#: ``benchmarks.serve_load``): kept as they are when this file is regenerated, each between its
+#: ``<!-- NAME:start/end -->`` markers.
+OWNED_SECTIONS = ("daily", "experiment", "serve")
 
 
 def update_markdown(path: Path, results: dict[str, Any]) -> None:

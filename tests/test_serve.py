@@ -260,6 +260,44 @@ def test_a_real_uvicorn_server_answers(server: str, batch: pd.DataFrame) -> None
     assert httpx.get(server + "/openapi.json", timeout=5).json()["info"]["title"] == "leadscore"
 
 
+def test_the_real_server_answers_from_its_lead_index_and_the_fast_path(
+    server: str, cfg: Settings, batch: pd.DataFrame
+) -> None:
+    for _ in range(600):  # the refresher thread reads the lead index after start-up
+        if httpx.get(server + "/health", timeout=5).json().get("lead_index", {}).get("current"):
+            break
+        time.sleep(0.1)
+    rows = batch.iloc[:: max(1, len(batch) // 10)]
+    for row in rows.itertuples():
+        got = httpx.post(server + "/v1/score", json={"lead_id": row.lead_id}, headers=AUTH,
+                         timeout=10).json()  # fmt: skip
+        assert got["probability"] == row.probability and got["drivers_text"] == row.drivers_text
+    payload = _payload(cfg, batch.lead_id.iloc[3])
+    got = httpx.post(server + "/v1/score", json={"features": payload}, headers=AUTH, timeout=10)
+    assert got.json()["probability"] == pytest.approx(batch.probability.iloc[3], abs=1e-12)
+    text = httpx.get(server + "/metrics", headers=AUTH, timeout=5).text
+    assert f'leadscore_answers_total{{path="index"}} {float(len(rows))}' in text
+    assert 'leadscore_answers_total{path="fast"} 1.0' in text
+
+
+def _payload(cfg: Settings, lead_id: str) -> dict[str, object]:
+    """A lead's feature payload as a JSON client would send it."""
+    from leadscore.catalog import load_catalog
+    from leadscore.dataset import PitContext, pit_sql
+
+    ctx = PitContext.from_settings(cfg, join="asof", training=False, as_of=NOW,
+                                   lead_ids=(lead_id,))  # fmt: skip
+    wh = open_warehouse(cfg.warehouse, read_only=True)
+    try:
+        record = wh.query(pit_sql(ctx, load_catalog())).to_pandas().iloc[0]
+    finally:
+        wh.close()
+    bundle = ModelSource(lambda: latest_bundle_path(cfg, read_only=True)).current()
+    names = [*bundle.features, "aum_tier"]
+    payload: dict[str, object] = json.loads(pd.Series({n: record[n] for n in names}).to_json())
+    return payload
+
+
 def test_refuses_to_start_without_tokens(project: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "LEADSCORE_API_TOKENS"}
     done = subprocess.run(

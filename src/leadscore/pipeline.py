@@ -315,7 +315,9 @@ def run_server(
     from leadscore.serve.source import ModelSource
 
     models = ModelSource(
-        lambda: latest_bundle_path(cfg, read_only=True), cfg.serve.model_check_seconds
+        lambda: latest_bundle_path(cfg, read_only=True),
+        cfg.serve.model_check_seconds,
+        background=True,  # a refresher thread follows the champion; requests never wait
     )
     models.current()  # fail at start, not at the first request, when there is no model
     app = create_app(cfg, models, tokens=tokens)

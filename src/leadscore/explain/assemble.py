@@ -148,7 +148,7 @@ def _json_scalar(value: object) -> str:
     if value is None or isinstance(value, bool):
         return json.dumps(value)
     if isinstance(value, float):
-        return _json_float(value)
+        return _json_float(value) if math.isfinite(value) else "null"  # NaN is not JSON
     if isinstance(value, int):
         return int.__repr__(value)
     return json.dumps(value, default=str)

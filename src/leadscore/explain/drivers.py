@@ -45,11 +45,14 @@ class Driver:
     contribution: float
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (the value as text when it is not a plain number or bool)."""
+        """JSON-ready form (the value as text when it is not a plain number or bool; null when
+        it is a NaN or an infinity)."""
         out = asdict(self)
         value = self.value
         if value is not None and not isinstance(value, bool | int | float | str):
             out["value"] = str(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            out["value"] = None  # a missing value (NaN) is JSON null; NaN is not JSON
         return out
 
 

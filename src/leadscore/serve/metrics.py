@@ -25,5 +25,9 @@ class ServeMetrics:
                               registry=r)  # fmt: skip
         self.scores = Counter("leadscore_scores", "Leads scored, by bucket", ["bucket"],
                               registry=r)  # fmt: skip
+        self.paths = Counter("leadscore_answers", "Answers by path: fast (a feature payload "
+                             "typed with NumPy), index (a lead id from the lead index), checked "
+                             "(the batch row checks), warehouse (the one-lead SQL)", ["path"],
+                             registry=r)  # fmt: skip
         self.model = Gauge("leadscore_model_info", "Model serving (value 1)", ["version"],
                            registry=r)  # fmt: skip
