@@ -1,6 +1,7 @@
 """Monitoring stage, alerts: reconcile findings with ``monitor_alerts`` (one open alert per
-rule and subject until it clears, with hysteresis; a warning escalates to an alert) and send new ones to a webhook (JSON POST, Slack-compatible:
-a ``text`` field, plus the structured ``alert``).
+rule and subject until it clears, with hysteresis; a warning escalates to an alert) and send
+new ones to a webhook (JSON POST, Slack-compatible: a ``text`` field, plus the structured
+``alert``).
 
 Reads and writes ``monitor_alerts``; POSTs to ``monitor.webhook_url`` when configured.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -61,7 +62,7 @@ def reconcile(
     return new
 
 
-def _escalates(row: dict[str, Any], finding: Finding) -> bool:
+def _escalates(row: Mapping[Any, Any], finding: Finding) -> bool:
     """An open warning whose finding is now an alert."""
     return row["level"] == "warning" and finding.level == "alert"
 

@@ -1,6 +1,6 @@
 """Monitoring stage runner for the CLI: open the warehouse, load the bundle's reference, bin
-scores not binned yet, run the monitor as of a date, print the findings. Reads/writes what :mod:`leadscore.monitor.run`
-does.
+scores not binned yet, run the monitor as of a date, print the findings. Reads/writes what
+:mod:`leadscore.monitor.run` does.
 """
 
 from __future__ import annotations

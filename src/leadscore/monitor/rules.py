@@ -2,23 +2,29 @@
 sampling noise alone does not fire it.
 
 Reads figures the monitor gathered (no I/O); returns :class:`Finding` records. How each rule
-decides (``alpha`` is the per-run false-alarm level, split Bonferroni-style over the tests):
+decides (``alpha`` is the false-alarm level per run and per rule, split Bonferroni-style over
+the rule's subjects and tails):
 
 - ``scoring_failures``: rejected / considered in the last run above ``failure_rate`` AND the
-  exact binomial test rejects "the true failure rate is at most ``failure_rate``".
+  exact binomial test rejects "the true failure rate is at most ``failure_rate``" at ``alpha``.
 - ``feature_drift`` (per feature and the score): over leads contacted in a window of whole
   weeks (``window_days`` rounded; a weekday feature needs whole weeks), only with
   ``min_sample`` leads in it and at least ``min_span_days`` (and a week) of contacts binned;
   PSI above ``psi_alert`` (alert) or ``psi_warning`` (warning) AND above the ``1 - alpha/m``
-  quantile of PSI under no drift (multinomial resampling of the reference at the same size).
+  quantile of PSI under no drift (multinomial resampling of the reference at the same size),
+  ``m`` the number of subjects.
 - ``positive_rate``: the matured window's positives (leads contacted in the
-  ``rate_window_days`` before the label window ended) against the rate their calibrated probabilities expect: exact
-  two-sided binomial test at ``alpha/2``, relative change above ``performance_drop``; only with
-  ``min_sample`` matured leads. (A week of leads is too few at a 4% rate: it is reported.)
-- ``performance_drop``: realized top-decile precision over the matured window below the
-  label-free expectation by more than ``performance_drop`` (relative) AND the one-sided exact
-  binomial test at ``alpha/m``.
+  ``rate_window_days`` before the label window ended) against the rate their calibrated
+  probabilities expect: relative change above ``performance_drop`` AND the exact two-sided
+  binomial test at ``alpha/2``; only with ``min_sample`` matured leads.
+- ``performance_drop``: realized top-decile precision over the same window below the label-free
+  expectation by more than ``performance_drop`` (relative) AND the one-sided exact binomial
+  test at ``alpha/2``.
 - ``data_freshness``: the newest vendor vintage older than ``vintage_max_age_days`` (no noise).
+
+Across runs: consecutive windows overlap (a day changes 1/28 of the PSI window, 1/56 of the
+rate window), so 120 daily runs are about 120/28 and 120/56 independent looks, not 120; the
+expected false alerts over 120 days stay near ``alpha`` times a handful.
 """
 
 from __future__ import annotations
