@@ -114,6 +114,12 @@ def test_the_monitor_command_and_summary_alerts(project: Path) -> None:
         assert {"date", "rule", "subject", "value", "threshold"} <= set(a)
     page = cfg.project.reports_dir / "monitor" / "monitoring.html"
     assert page.is_file() and "monitoring.png" in page.read_text()
+    # the main report embeds the monitoring section and links the page
+    report = (cfg.project.reports_dir / "report.html").read_text()
+    section = report[report.index('<section id="monitoring">') :]
+    section = section[: section.index("</section>")]
+    assert f"{DAYS} daily monitor records" in section
+    assert 'href="monitor/monitoring.html"' in section and "data:image/png;base64" in section
 
 
 def test_stress_tests_complete_with_reasons_and_missing_features_alert(
