@@ -20,7 +20,7 @@ from leadscore.daily.simulate import stage_simulate
 from leadscore.monitor.reference import REFERENCE_FILE, SCORE_FEATURE
 from leadscore.monitor.run import load_reference
 from leadscore.monitor.scenarios import record_alerts
-from leadscore.monitor.stress import never_converts, run_stress
+from leadscore.monitor.stress import copy_ignore, never_converts, run_stress
 from leadscore.pipeline import latest_bundle_path, stage_build, stage_ingest, stage_train
 from leadscore.warehouse import open_warehouse
 
@@ -165,3 +165,21 @@ def test_the_readiness_checklist_is_built_from_facts(trained: Path) -> None:
     assert items["stress tests passed"]["passed"] == expected
     assert not out["ready"]
     assert (cfg.project.reports_dir / "monitor" / "readiness.md").is_file()
+
+
+def test_a_stress_copy_inside_the_project_leaves_out_the_stress_folder_and_the_world(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "project"
+    for rel in ("leadscore.toml", "raw/world.csv", "data/w.duckdb", "reports/raw/keep.txt",
+                "stress/volume_2x/data/w.duckdb"):  # fmt: skip
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / rel).write_text("x")
+    workdir = project / "stress"
+    shutil.copytree(project, workdir / "missing_features", ignore=copy_ignore(project, workdir))
+    copied = sorted(
+        str(p.relative_to(workdir / "missing_features"))
+        for p in (workdir / "missing_features").rglob("*")
+        if p.is_file()
+    )
+    assert copied == ["data/w.duckdb", "leadscore.toml", "reports/raw/keep.txt"]

@@ -119,7 +119,7 @@ def run_stress_test(
 
     copy = workdir / name
     shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("raw"))
+    shutil.copytree(project, copy, ignore=copy_ignore(project, workdir))
     cfg = load_settings(copy / "leadscore.toml")
     modify = MODIFY[name]
     if modify is not None:
@@ -145,6 +145,20 @@ def run_stress_test(
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
     return _verdict(name, cfg, runs, error)
+
+
+def copy_ignore(project: Path, workdir: Path) -> Callable[[str, list[str]], set[str]]:
+    """What a project copy leaves out: the world (``raw``) and the stress folder itself when it
+    lies inside the project (the default), else each copy would contain the earlier copies,
+    itself included, without end."""
+    work = workdir.resolve()
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        here = Path(folder).resolve()
+        skip = {n for n in names if (here / n).resolve() == work}
+        return skip | ({"raw"} if here == project.resolve() else set())
+
+    return ignore
 
 
 def _horizon(name: str, cfg: Settings, raw: Path, days: int) -> int:
