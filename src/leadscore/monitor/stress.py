@@ -6,11 +6,11 @@ then ``days`` daily runs of the world's future with the monitor on.
 - ``missing_features``: every vendor vintage in the copy has the important columns
   (``DateOfHireAtCurrentFirm``, ``TotalAssetsInMillions``) NULL; expects ``feature_drift``.
 - ``class_shift``: two thirds of the leads (a fixed, seeded choice by lead id) never convert:
-  their conversions are removed from the copy's CRM table and from every day's Lead delivery.
-  Labels take ``label_window_days`` to mature, so a shift is invisible to the label rules for
-  that long: this test runs ``days`` plus ``label_window_days`` days (as far as the world's
-  future reaches) so the shifted labels of the stress days mature inside the run, as they
-  would in production. Expects ``positive_rate`` or ``performance_drop``.
+  their conversions are removed from the copy's CRM table (labels already matured: the run
+  starts as if the shift began more than a label window ago) and from every day's Lead
+  delivery. The test runs ``days`` plus ``label_window_days`` days (as far as the world's
+  future reaches), so the shifted labels of the stress days also mature inside the run.
+  Expects ``positive_rate`` or ``performance_drop``.
 
 A test passes when every daily run completes, every reject carries a reason, and the expected
 alerts fire (none for ``volume_2x``). Reads the project and the world's ``future/``; writes
