@@ -20,7 +20,7 @@ from leadscore.monitor import rules
 from leadscore.monitor.alerts import payload, post_webhook, reconcile
 from leadscore.monitor.reference import assign_bins, category_bins, numeric_bins
 from leadscore.monitor.stats import label_free_estimate, psi, psi_null_quantile
-from leadscore.monitor.store import all_alerts
+from leadscore.monitor.store import all_alerts, open_alerts, window_weeks
 from leadscore.warehouse.duckdb import DuckDBWarehouse
 
 T0 = datetime(2025, 11, 2, tzinfo=UTC)
@@ -100,15 +100,34 @@ def test_drift_below_the_minimum_sample_is_reported_not_alerted() -> None:
     assert f.level is None and f.value is not None and f.value > 1 and "reported only" in f.detail
     big = pd.DataFrame({"feature": ["x", "x"], "bin": [0, 2], "n": [100, 900]})
     assert rules.feature_drift(ref, big, cfg, seed=1)[0].level == "alert"
-    (early,) = rules.feature_drift(ref, big, cfg, seed=1, span_days=3.0)
-    assert early.level is None and "span 3.0 < 7 days" in early.detail  # not a whole week yet
-    assert rules.feature_drift(ref, big, cfg, seed=1, span_days=7.0)[0].level == "alert"
+    (early,) = rules.feature_drift(ref, big, cfg, seed=1, weeks=0)
+    assert early.level is None and "whole week" in early.detail  # not a whole week yet
+    assert rules.feature_drift(ref, big, cfg, seed=1, weeks=1)[0].level == "alert"
     stable = pd.DataFrame({"feature": ["x", "x"], "bin": [0, 1], "n": [510, 490]})
     assert rules.feature_drift(ref, stable, cfg, seed=1)[0].level is None
 
 
 def _finding(level: str | None, subject: str = "x") -> rules.Finding:
     return rules.Finding("feature_drift", subject, level, 0.4, 0.25, "test")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("window_days", "span", "min_span", "weeks"),
+    [
+        (28, 40.0, 7, 4),  # a full window: four whole weeks
+        (30, 40.0, 7, 4),  # 30 days rounds to four weeks
+        (31, 40.0, 7, 4),
+        (3, 40.0, 7, 1),  # at least one week
+        (28, 10.0, 7, 1),  # ten days binned: one whole week
+        (28, 6.9, 7, 0),  # less than a week: reported only
+        (28, 20.0, 21, 0),  # under min_span_days
+        (28, None, 7, 0),  # nothing binned
+    ],
+)
+def test_the_psi_window_is_whole_weeks(
+    window_days: int, span: float | None, min_span: int, weeks: int
+) -> None:
+    assert window_weeks(window_days, span, min_span) == weeks
 
 
 def test_one_open_alert_per_rule_and_subject_until_it_clears(tmp_path: Path) -> None:
@@ -125,6 +144,42 @@ def test_one_open_alert_per_rule_and_subject_until_it_clears(tmp_path: Path) -> 
     first = rows.iloc[0]
     assert first["closed_at"] == T0 + timedelta(days=2)
     assert first["last_seen"] == T0 + timedelta(days=1)
+    assert pd.isna(rows.iloc[1]["closed_at"])
+
+
+def test_an_alert_clears_only_after_clear_runs_quiet_runs(tmp_path: Path) -> None:
+    wh = DuckDBWarehouse(tmp_path / "w.duckdb")
+    day = [T0 + timedelta(days=k) for k in range(8)]
+    try:
+        assert len(reconcile(wh, [_finding("alert")], day[0], clear_runs=3)) == 1
+        reconcile(wh, [_finding(None)], day[1], clear_runs=3)
+        reconcile(wh, [_finding(None)], day[2], clear_runs=3)
+        # raised again before the third quiet run: the same alert stays open, count resets
+        assert reconcile(wh, [_finding("alert")], day[3], clear_runs=3) == []
+        assert reconcile(wh, [], day[4], clear_runs=3) == []  # not measured: no change
+        for d in day[4:7]:
+            assert open_alerts(wh).shape[0] == 1
+            reconcile(wh, [_finding(None)], d, clear_runs=3)
+        rows = all_alerts(wh)
+    finally:
+        wh.close()
+    assert len(rows) == 1 and rows.iloc[0]["closed_at"] == day[6]
+    assert rows.iloc[0]["last_seen"] == day[3]
+
+
+def test_a_warning_that_becomes_an_alert_opens_the_alert(tmp_path: Path) -> None:
+    wh = DuckDBWarehouse(tmp_path / "w.duckdb")
+    try:
+        assert [f.level for f in reconcile(wh, [_finding("warning")], T0)] == ["warning"]
+        new = reconcile(wh, [_finding("alert")], T0 + timedelta(days=1))
+        assert [f.level for f in new] == ["alert"]
+        # an open alert that falls back to warning level stays the open alert
+        assert reconcile(wh, [_finding("warning")], T0 + timedelta(days=2)) == []
+        rows = all_alerts(wh)
+    finally:
+        wh.close()
+    assert list(rows["level"]) == ["warning", "alert"]
+    assert rows.iloc[0]["closed_at"] == T0 + timedelta(days=1)
     assert pd.isna(rows.iloc[1]["closed_at"])
 
 

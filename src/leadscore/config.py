@@ -361,7 +361,12 @@ class MonitorConfig(_Section):
     """Monitoring and alert rules (run after each daily run and by ``leadscore monitor``)."""
 
     enabled: bool = Field(True, description="Run the monitor at the end of each daily run.")
-    window_days: int = Field(28, ge=1, description="Rolling window of scored leads for PSI.")
+    window_days: int = Field(
+        28,
+        ge=1,
+        description="Rolling window of scored leads for PSI, by contact time; rounded to whole "
+        "weeks (at least one) so every weekday counts equally.",
+    )
     min_sample: int = Field(
         300, ge=1, description="Below this many leads PSI and rates are reported, not alerted."
     )
@@ -370,6 +375,13 @@ class MonitorConfig(_Section):
         ge=1,
         description="PSI is reported, not alerted, until the binned scores span this "
         "many days (a weekday feature needs whole weeks).",
+    )
+    rate_window_days: int = Field(
+        56,
+        ge=7,
+        description="Window of matured leads (contacted before the label window ended) for the "
+        "positive-rate and performance rules: at seed volume, 8 weeks hold about 170 expected "
+        "MQLs, enough to see a one-third drop at the per-run alpha.",
     )
     psi_warning: float = Field(0.10, gt=0)
     psi_alert: float = Field(0.25, gt=0)
@@ -382,6 +394,12 @@ class MonitorConfig(_Section):
         0.001, gt=0, lt=1,
         description="Family-wise false-alarm level per run; split (Bonferroni) over the tests.",
     )  # fmt: skip
+    clear_runs: int = Field(
+        3,
+        ge=1,
+        description="An open alert closes only after this many consecutive runs without it "
+        "(hysteresis: a value hovering at the threshold does not open and close daily).",
+    )
     estimate_draws: int = Field(500, ge=50)
     webhook_url: str | None = Field(None, description="JSON POST (Slack-compatible) per alert.")
 

@@ -1,6 +1,7 @@
 """Monitoring stage, alerts: reconcile findings with ``monitor_alerts`` (one open alert per
-rule and subject until it clears) and send new ones to a webhook (JSON POST, Slack-compatible:
-a ``text`` field, plus the structured ``alert``).
+rule and subject until it clears, with hysteresis; a warning escalates to an alert) and send
+new ones to a webhook (JSON POST, Slack-compatible: a ``text`` field, plus the structured
+``alert``).
 
 Reads and writes ``monitor_alerts``; POSTs to ``monitor.webhook_url`` when configured.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,28 +23,48 @@ def _num(value: float | None) -> str:
     return "NULL" if value is None else repr(float(value))
 
 
-def reconcile(wh: Warehouse, findings: Sequence[Finding], as_of: datetime) -> list[Finding]:
-    """Open an alert for each raised finding without an open one; refresh those still raised;
-    close open alerts whose finding is no longer raised. Returns the newly opened ones."""
+def reconcile(
+    wh: Warehouse, findings: Sequence[Finding], as_of: datetime, clear_runs: int = 1
+) -> list[Finding]:
+    """Open an alert for each raised finding without an open one (a warning that becomes an
+    alert is closed and the alert opened); refresh those still raised; close an open alert
+    only after ``clear_runs`` consecutive runs that measured its subject and did not raise it
+    (hysteresis). Returns the newly opened ones."""
     ensure_tables(wh)
-    current = {(r["rule"], r["subject"]) for r in open_alerts(wh).to_dict("records")}
+    current = {(r["rule"], r["subject"]): r for r in open_alerts(wh).to_dict("records")}
     raised = {(f.rule, f.subject): f for f in findings if f.level is not None}
     measured = {(f.rule, f.subject) for f in findings}
-    new = [f for key, f in raised.items() if key not in current]
+    escalated = {k for k, f in raised.items() if k in current and _escalates(current[k], f)}
+    new = [f for key, f in raised.items() if key not in current or key in escalated]
     with wh.transaction():
+        for (rule, subject), row in current.items():
+            cond = f"rule = {lit(rule)} AND subject = {lit(subject)} AND closed_at IS NULL"
+            if (rule, subject) in escalated:
+                wh.execute(f'UPDATE "{ALERTS}" SET closed_at = {ts(as_of)} WHERE {cond}')
+            elif (rule, subject) in raised:
+                wh.execute(
+                    f'UPDATE "{ALERTS}" SET last_seen = {ts(as_of)}, clear_runs = 0 WHERE {cond}'
+                )
+            elif (rule, subject) in measured:
+                previous = row.get("clear_runs")
+                n_clear = (0 if previous is None or previous != previous else int(previous)) + 1
+                closed = ts(as_of) if n_clear >= clear_runs else "NULL"
+                wh.execute(
+                    f'UPDATE "{ALERTS}" SET clear_runs = {n_clear}, closed_at = {closed} '
+                    f"WHERE {cond}"
+                )
         for f in new:
             wh.execute(
                 f'INSERT INTO "{ALERTS}" VALUES ({lit(f.rule)}, {lit(f.subject)}, '
                 f"{lit(str(f.level))}, {ts(as_of)}, {ts(as_of)}, NULL, {_num(f.value)}, "
-                f"{_num(f.threshold)}, {lit(f.detail)})"
+                f"{_num(f.threshold)}, {lit(f.detail)}, 0)"
             )
-        for rule, subject in current:
-            cond = f"rule = {lit(rule)} AND subject = {lit(subject)} AND closed_at IS NULL"
-            if (rule, subject) in raised:
-                wh.execute(f'UPDATE "{ALERTS}" SET last_seen = {ts(as_of)} WHERE {cond}')
-            elif (rule, subject) in measured:
-                wh.execute(f'UPDATE "{ALERTS}" SET closed_at = {ts(as_of)} WHERE {cond}')
     return new
+
+
+def _escalates(row: Mapping[Any, Any], finding: Finding) -> bool:
+    """An open warning whose finding is now an alert."""
+    return row["level"] == "warning" and finding.level == "alert"
 
 
 def payload(f: Finding, as_of: datetime, model_version: str) -> dict[str, Any]:

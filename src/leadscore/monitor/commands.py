@@ -1,6 +1,6 @@
-"""Monitoring stage runner for the CLI: open the warehouse, load the bundle's reference, run
-the monitor as of a date, print the findings. Reads/writes what :mod:`leadscore.monitor.run`
-does.
+"""Monitoring stage runner for the CLI: open the warehouse, load the bundle's reference, bin
+scores not binned yet, run the monitor as of a date, print the findings. Reads/writes what
+:mod:`leadscore.monitor.run` does.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from leadscore.config import Settings
-from leadscore.monitor.run import MonitorResult, load_reference, run_monitor
+from leadscore.monitor.run import MonitorResult, bin_pending, load_reference, run_monitor
 from leadscore.warehouse import open_warehouse
 
 
@@ -31,6 +31,9 @@ def stage_monitor(cfg: Settings, as_of: datetime, console: Console | None = None
         raise MonitorError(f"{path}: no reference.json (bundle trained before monitoring)")
     wh = open_warehouse(cfg.warehouse)
     try:
+        from leadscore.catalog import load_catalog
+
+        bin_pending(wh, cfg, reference, load_catalog(), path.name)
         result = run_monitor(wh, cfg, reference, path.name, as_of.astimezone(UTC))
     finally:
         wh.close()

@@ -3,7 +3,8 @@ marked (volume, success rate, latency, top PSI features, positive rate, estimate
 top-decile precision).
 
 Reads ``<reports_dir>/monitor/monitor_*.json`` and ``monitor_alerts``; writes
-``<reports_dir>/monitor/monitoring.html`` and its PNG.
+``<reports_dir>/monitor/monitoring.html``, its PNG and ``monitoring_section.json`` (the main
+report's monitoring section).
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from leadscore.config import Settings
-from leadscore.io import write_text
+from leadscore.io import write_json, write_text
 from leadscore.report.plots import _save
+
+#: The main report's monitoring section reads this (beside ``monitoring.png``).
+SECTION_FILE = "monitoring_section.json"
 
 
 def series(folder: Path) -> pd.DataFrame:
@@ -90,4 +94,30 @@ def write_page(cfg: Settings, alerts: list[dict[str, Any]]) -> Path:
         "<h2>Alerts</h2><table border='1'><tr><th>date</th><th>rule</th><th>subject</th>"
         f"<th>level</th><th>value</th><th>threshold</th></tr>{rows}</table></body></html>"
     )
+    write_json(folder / SECTION_FILE, section(df, alerts, top))
     return write_text(folder / "monitoring.html", body)
+
+
+def section(df: pd.DataFrame, alerts: list[dict[str, Any]], top: list[str]) -> dict[str, Any]:
+    """What the main report's monitoring section shows beside the plot: the span, the last
+    record's figures, the PSI leaders and every alert raised."""
+    last = df.iloc[-1] if len(df) else pd.Series(dtype=object)
+
+    def num(key: str) -> float | None:
+        value = last.get(key)
+        return None if value is None or pd.isna(value) else float(value)
+
+    inside = df.dropna(subset=["real_top", "est_low", "est_high"]) if len(df) else df
+    hit = (inside["real_top"] >= inside["est_low"]) & (inside["real_top"] <= inside["est_high"])
+    keys = ["considered", "success_rate", "per_lead_ms", "positive_rate", "expected_rate"]
+    keys += ["est_top", "est_low", "est_high", "real_top"]
+    return {
+        "n_records": len(df),
+        "first": None if df.empty else df["date"].iloc[0].date().isoformat(),
+        "last": None if df.empty else df["date"].iloc[-1].date().isoformat(),
+        "last_figures": {k: num(k) for k in keys},
+        "top_psi": [{"feature": c.removeprefix("psi:"), "psi": num(c)} for c in top],
+        "estimate_days": len(inside),
+        "estimate_days_inside": int(hit.sum()) if len(inside) else 0,
+        "alerts": alerts,
+    }

@@ -2,22 +2,29 @@
 sampling noise alone does not fire it.
 
 Reads figures the monitor gathered (no I/O); returns :class:`Finding` records. How each rule
-decides (``alpha`` is the per-run false-alarm level, split Bonferroni-style over the tests):
+decides (``alpha`` is the false-alarm level per run and per rule, split Bonferroni-style over
+the rule's subjects and tails):
 
 - ``scoring_failures``: rejected / considered in the last run above ``failure_rate`` AND the
-  exact binomial test rejects "the true failure rate is at most ``failure_rate``".
-- ``feature_drift`` (per feature and the score): only with ``min_sample`` leads in the window
-  and scores binned over at least ``min_span_days`` (a weekday feature needs whole weeks);
+  exact binomial test rejects "the true failure rate is at most ``failure_rate``" at ``alpha``.
+- ``feature_drift`` (per feature and the score): over leads contacted in a window of whole
+  weeks (``window_days`` rounded; a weekday feature needs whole weeks), only with
+  ``min_sample`` leads in it and at least ``min_span_days`` (and a week) of contacts binned;
   PSI above ``psi_alert`` (alert) or ``psi_warning`` (warning) AND above the ``1 - alpha/m``
-  quantile of PSI under no drift (multinomial resampling of the reference at the same size).
-- ``positive_rate``: the matured window's positives (leads contacted ``window_days`` before
-  the label window ended) against the rate their calibrated probabilities expect: exact
-  two-sided binomial test at ``alpha/2``, relative change above ``performance_drop``; only with
-  ``min_sample`` matured leads. (A week of leads is too few at a 4% rate: it is reported.)
-- ``performance_drop``: realized top-decile precision over the matured window below the
-  label-free expectation by more than ``performance_drop`` (relative) AND the one-sided exact
-  binomial test at ``alpha/m``.
+  quantile of PSI under no drift (multinomial resampling of the reference at the same size),
+  ``m`` the number of subjects.
+- ``positive_rate``: the matured window's positives (leads contacted in the
+  ``rate_window_days`` before the label window ended) against the rate their calibrated
+  probabilities expect: relative change above ``performance_drop`` AND the exact two-sided
+  binomial test at ``alpha/2``; only with ``min_sample`` matured leads.
+- ``performance_drop``: realized top-decile precision over the same window below the label-free
+  expectation by more than ``performance_drop`` (relative) AND the one-sided exact binomial
+  test at ``alpha/2``.
 - ``data_freshness``: the newest vendor vintage older than ``vintage_max_age_days`` (no noise).
+
+Across runs: consecutive windows overlap (a day changes 1/28 of the PSI window, 1/56 of the
+rate window), so 120 daily runs are about 120/28 and 120/56 independent looks, not 120; the
+expected false alerts over 120 days stay near ``alpha`` times a handful.
 """
 
 from __future__ import annotations
@@ -78,11 +85,11 @@ def feature_drift(
     counts: pd.DataFrame,
     cfg: MonitorConfig,
     seed: int,
-    span_days: float | None = None,
+    weeks: int | None = None,
 ) -> list[Finding]:
-    """PSI per feature (and the score) over the window's bin counts; ``span_days``: how many
-    days the binned scores cover (None: enough)."""
-    short = span_days is not None and span_days < cfg.min_span_days
+    """PSI per feature (and the score) over the window's bin counts; ``weeks``: whole weeks of
+    contacts the window covers (0: not yet a whole week binned, reported only; None: full)."""
+    short = weeks is not None and weeks < 1
     feats = reference["features"]
     m = max(1, len(feats))
     out = []
@@ -97,7 +104,7 @@ def feature_drift(
         level: Level | None = None
         detail = f"n={n}"
         if short:
-            detail += f", scores span {span_days:.1f} < {cfg.min_span_days} days: reported only"
+            detail += ", less than a whole week of contacts binned: reported only"
         elif n >= cfg.min_sample and value > cfg.psi_warning:
             null_q = psi_null_quantile(np.asarray(spec["shares"]), n, 1 - cfg.alpha / m, seed + i)
             detail += f", no-drift quantile {null_q:.4f}"

@@ -54,8 +54,9 @@ def bin_run(wh: Warehouse, cfg: Settings, reference: dict[str, Any], catalog: An
 
     store.ensure_tables(wh)
     scores = wh.query(
-        f'SELECT lead_id, scored_at, probability, flag FROM "{tables.LEAD_SCORES}" '
-        f"WHERE run_id = {store.lit(run_id)} AND model_version = {store.lit(version)}"
+        f'SELECT lead_id, scored_at, contact_ts, probability, flag FROM "{tables.LEAD_SCORES}" '
+        f"WHERE run_id = {store.lit(run_id)} AND model_version = {store.lit(version)} "
+        "AND coalesce(shadow, false) = false"
     ).to_pandas()
     if scores.empty:
         return 0
@@ -89,7 +90,8 @@ def performance(wh: Warehouse, cfg: Settings, version: str, as_of: datetime,
     m = cfg.monitor
     matured = as_of - timedelta(days=cfg.dataset.label_window_days)
     week = store.matured_scores(wh, cfg, version, matured - timedelta(days=7), matured)
-    win = store.matured_scores(wh, cfg, version, matured - timedelta(days=m.window_days), matured)
+    start = matured - timedelta(days=m.rate_window_days)
+    win = store.matured_scores(wh, cfg, version, start, matured)
     findings = []
     figures: dict[str, Any] = {"matured_until": matured.isoformat(), "n_week": len(week),
                                "n_window": len(win)}  # fmt: skip
@@ -140,20 +142,21 @@ def run_monitor(
     if health is not None and health.get("n_considered"):
         findings.append(rules.scoring_failures(int(health.get("n_rejected", 0)),
                                                int(health["n_considered"]), m))  # fmt: skip
-    counts = store.window_counts(wh, as_of, m.window_days)
-    span = store.span_days(wh, as_of)
-    findings += rules.feature_drift(reference, counts, m, seed, 0.0 if span is None else span)
+    weeks = store.window_weeks(m.window_days, store.span_days(wh, as_of), m.min_span_days)
+    counts = store.window_counts(wh, as_of, 7 * max(1, weeks))
+    findings += rules.feature_drift(reference, counts, m, seed, weeks)
     perf, figures = performance(wh, cfg, version, as_of, seed)
     findings += perf
     age = newest_vintage_age_days(wh, as_of)
     findings.append(rules.data_freshness(age, m))
     figures["estimate_unlabelled"] = unlabelled_estimate(wh, cfg, version, as_of, seed)
+    figures["psi_window_days"] = 7 * weeks
     figures["expected_holdout"] = reference.get("expected")
     figures["health"] = None if health is None else {
         k: health.get(k) for k in ("run_id", "n_considered", "n_rejected", "success_rate",
                                    "wall_seconds", "per_lead_ms", "feature_availability")
     }  # fmt: skip
-    new = reconcile(wh, findings, as_of)
+    new = reconcile(wh, findings, as_of, m.clear_runs)
     figures["webhook_errors"] = notify(m.webhook_url, new, as_of, version)
     path = cfg.project.reports_dir / "monitor" / f"monitor_{as_of:%Y%m%d}.json"
     result = MonitorResult(as_of, findings, new, figures, path)
@@ -175,12 +178,24 @@ def notify(url: str | None, new: list[rules.Finding], as_of: datetime, version: 
 
 
 def daily_hook(ctx: Any, run: Any) -> MonitorResult | None:
-    """The daily run's monitoring step: bin this run's scores, then run the monitor.
+    """The daily run's monitoring step: bin the scores not binned yet (this run's, and on the
+    first run the initial scoring's, so drift is visible from day one), then run the monitor.
     Does nothing when monitoring is off or the bundle has no reference (older bundles)."""
     cfg: Settings = ctx.cfg
     reference = load_reference(ctx.models.bundle.path)
     if not cfg.monitor.enabled or reference is None or ctx.shadow:
         return None
-    version = ctx.models.version
-    bin_run(ctx.wh, cfg, reference, ctx.models.catalog, version, run.run_id, ctx.as_of)
-    return run_monitor(ctx.wh, cfg, reference, version, ctx.as_of, run.to_dict())
+    bin_pending(ctx.wh, cfg, reference, ctx.models.catalog, ctx.models.version)
+    return run_monitor(ctx.wh, cfg, reference, ctx.models.version, ctx.as_of, run.to_dict())
+
+
+def bin_pending(
+    wh: Warehouse, cfg: Settings, reference: dict[str, Any], catalog: Any, version: str
+) -> int:
+    """Bin every run of ``version`` whose scores are not binned yet, each as of its own
+    scoring time; returns the leads binned."""
+    store.ensure_tables(wh)
+    return sum(
+        bin_run(wh, cfg, reference, catalog, version, run_id, scored_at)
+        for run_id, scored_at in store.unbinned_runs(wh, version)
+    )

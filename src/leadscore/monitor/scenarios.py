@@ -54,7 +54,19 @@ def record_alerts(cfg: Settings) -> dict[str, Any]:
         from leadscore.monitor.page import write_page
 
         write_page(cfg, alerts["alerts"])
+        _render_main_report(cfg)
     return alerts
+
+
+def _render_main_report(cfg: Settings) -> None:
+    """Render ``report.html`` again so its monitoring section shows the page just written (a
+    report that cannot render is left as it was: monitoring never fails on it)."""
+    from leadscore.report.html import render_report
+
+    try:
+        render_report(cfg)
+    except Exception as exc:  # the report is a view; the alerts are already recorded
+        Console(stderr=True).print(f"[yellow]report not rendered again: {exc}[/yellow]")
 
 
 def detection(alerts: list[dict[str, Any]], drift: str | None, start: datetime) -> dict[str, Any]:

@@ -23,7 +23,13 @@ BINS = "monitor_bins"
 ALERTS = "monitor_alerts"
 _TS = pa.timestamp("us", tz="UTC")
 BIN_SCHEMA = pa.schema(
-    [("lead_id", pa.string()), ("scored_at", _TS), ("feature", pa.string()), ("bin", pa.int64())]
+    [
+        ("lead_id", pa.string()),
+        ("scored_at", _TS),
+        ("feature", pa.string()),
+        ("bin", pa.int64()),
+        ("contact_ts", _TS),
+    ]
 )
 _DDL = {
     BINS: '"lead_id" VARCHAR, "scored_at" TIMESTAMPTZ, "feature" VARCHAR, "bin" BIGINT',
@@ -31,6 +37,8 @@ _DDL = {
     '"last_seen" TIMESTAMPTZ, "closed_at" TIMESTAMPTZ, "value" DOUBLE, "threshold" DOUBLE, '
     '"detail" VARCHAR',
 }
+#: Columns added after the first release (tables created earlier gain them in place).
+_ADDED = {BINS: (("contact_ts", "TIMESTAMPTZ"),), ALERTS: (("clear_runs", "BIGINT"),)}
 
 
 def lit(value: str) -> str:
@@ -47,6 +55,8 @@ def ensure_tables(wh: Warehouse) -> None:
     """Create the monitoring tables when missing."""
     for name, cols in _DDL.items():
         wh.execute(f'CREATE TABLE IF NOT EXISTS "{name}" ({cols})')
+        for col, sql_type in _ADDED[name]:
+            wh.execute(f'ALTER TABLE "{name}" ADD COLUMN IF NOT EXISTS "{col}" {sql_type}')
 
 
 def bin_rows(
@@ -56,7 +66,8 @@ def bin_rows(
 
     Args:
         features: the scoring set of the leads (``lead_id`` and feature columns).
-        scores: their ``lead_scores`` rows (``lead_id``, ``scored_at``, ``probability``).
+        scores: their ``lead_scores`` rows (``lead_id``, ``scored_at``, ``contact_ts``,
+            ``probability``).
     """
     ref = reference["features"]
     frame = scores.merge(features, on="lead_id", how="left", suffixes=("", "_f"))
@@ -71,6 +82,7 @@ def bin_rows(
                     "scored_at": frame["scored_at"],
                     "feature": name,
                     "bin": assign_bins(spec, values.reset_index(drop=True)).astype(np.int64),
+                    "contact_ts": frame["contact_ts"],
                 }
             )
         )
@@ -87,23 +99,51 @@ def append_bins(wh: Warehouse, rows: pd.DataFrame) -> None:
         wh.execute(
             f'DELETE FROM "{BINS}" WHERE lead_id IN (SELECT lead_id FROM "_stage_monitor_bins")'
         )
-        wh.execute(f'INSERT INTO "{BINS}" SELECT * FROM "_stage_monitor_bins"')
+        names = ", ".join(f'"{c}"' for c in BIN_SCHEMA.names)
+        wh.execute(f'INSERT INTO "{BINS}" ({names}) SELECT {names} FROM "_stage_monitor_bins"')
     wh.execute('DROP TABLE IF EXISTS "_stage_monitor_bins"')
 
 
 def window_counts(wh: Warehouse, as_of: datetime, days: int) -> pd.DataFrame:
-    """Bin counts per feature over leads scored in ``(as_of - days, as_of]``."""
+    """Bin counts per feature over binned leads contacted in ``(as_of - days, as_of]``."""
     start = as_of - timedelta(days=days)
     return wh.query(
-        f'SELECT feature, bin, count(*) AS n FROM "{BINS}" WHERE scored_at > {ts(start)} '
-        f"AND scored_at <= {ts(as_of)} GROUP BY 1, 2"
+        f'SELECT feature, bin, count(*) AS n FROM "{BINS}" WHERE contact_ts > {ts(start)} '
+        f"AND contact_ts <= {ts(as_of)} GROUP BY 1, 2"
     ).to_pandas()
 
 
 def span_days(wh: Warehouse, as_of: datetime) -> float | None:
-    """Days between the first binned score and ``as_of`` (None: nothing binned yet)."""
-    first = wh.query(f'SELECT min(scored_at) AS t FROM "{BINS}"').to_pylist()[0]["t"]
+    """Days between the earliest contact of a binned lead and ``as_of`` (None: nothing
+    binned yet)."""
+    first = wh.query(f'SELECT min(contact_ts) AS t FROM "{BINS}"').to_pylist()[0]["t"]
     return None if first is None else (as_of - first).total_seconds() / 86_400
+
+
+def window_weeks(window_days: int, span: float | None, min_span_days: int) -> int:
+    """Whole weeks the PSI window covers: ``window_days`` rounded to whole weeks (at least
+    one), cut to the whole weeks of contacts binned so far; 0 while fewer than
+    ``min_span_days`` (or a week) are binned: PSI is then reported, not alerted.
+
+    A window of whole weeks holds every weekday equally often, so a weekday feature does not
+    drift merely because the window starts on a Friday.
+    """
+    weeks = max(1, round(window_days / 7))
+    if span is None or span < min_span_days:
+        return 0
+    return min(weeks, int(span // 7))
+
+
+def unbinned_runs(wh: Warehouse, version: str) -> list[tuple[str, datetime]]:
+    """``(run_id, scored_at)`` of every run whose main-model scores are not binned yet (the
+    initial scoring included), oldest first."""
+    rows = wh.query(
+        f'SELECT s.run_id, max(s.scored_at) AS t FROM "{tables.LEAD_SCORES}" s '
+        f"WHERE s.model_version = {lit(version)} AND coalesce(s.shadow, false) = false "
+        f'AND NOT EXISTS (SELECT 1 FROM "{BINS}" b WHERE b.lead_id = s.lead_id) '
+        "GROUP BY 1 ORDER BY 2, 1"
+    ).to_pylist()
+    return [(str(r["run_id"]), r["t"]) for r in rows]
 
 
 def matured_scores(

@@ -5,8 +5,12 @@ then ``days`` daily runs of the world's future with the monitor on.
   (distinct leads, times moved to the day): about twice the volume, the same population.
 - ``missing_features``: every vendor vintage in the copy has the important columns
   (``DateOfHireAtCurrentFirm``, ``TotalAssetsInMillions``) NULL; expects ``feature_drift``.
-- ``class_shift``: two thirds of the conversions of leads contacted before the future removed
-  in the copy's CRM table; expects ``positive_rate`` or ``performance_drop``.
+- ``class_shift``: two thirds of the leads (a fixed, seeded choice by lead id) never convert:
+  their conversions are removed from the copy's CRM table (labels already matured: the run
+  starts as if the shift began more than a label window ago) and from every day's Lead
+  delivery. The test runs ``days`` plus ``label_window_days`` days (as far as the world's
+  future reaches), so the shifted labels of the stress days also mature inside the run.
+  Expects ``positive_rate`` or ``performance_drop``.
 
 A test passes when every daily run completes, every reject carries a reason, and the expected
 alerts fire (none for ``volume_2x``). Reads the project and the world's ``future/``; writes
@@ -15,6 +19,8 @@ the copies under ``workdir`` and ``<reports_dir>/monitor/stress.json``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -62,14 +68,33 @@ def _null_important(wh: Warehouse, cfg: Settings) -> None:
                 wh.execute(f'UPDATE "{name}" SET "{col}" = NULL')
 
 
+def never_converts(lead_id: str, seed: int) -> bool:
+    """``class_shift``'s choice: two thirds of lead ids, fixed by the seed (the same lead is
+    chosen in the warehouse and in every later delivery)."""
+    digest = hashlib.sha256(f"{seed}:{lead_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 3 != 0
+
+
+def _drop_delivered_conversions(folder: Path, dest: Path, seed: int) -> Path:
+    """The day's delivery with the chosen leads' conversions blanked."""
+    shutil.copytree(folder, dest)
+    lead = dest / "crm" / "Lead.csv"
+    if lead.is_file():
+        df = pd.read_csv(lead, dtype=str, keep_default_na=False)
+        chosen = np.array([never_converts(i, seed) for i in df["Id"]], dtype=bool)
+        df.loc[chosen, "Stage_Entered_Call_Scheduled__c"] = ""
+        df.to_csv(lead, index=False)
+    return dest
+
+
 def _remove_conversions(wh: Warehouse, cfg: Settings) -> None:
     c = cfg.crm
     ids = wh.query(
         f'SELECT "{c.lead_id_col}" AS id FROM "{tables.LEADS}" WHERE "{c.converted_ts_col}" '
         f"IS NOT NULL ORDER BY 1"
     ).to_pandas()["id"]
-    rng = np.random.default_rng(cfg.project.global_seed)
-    drop = ids[rng.random(len(ids)) < 2 / 3].tolist()
+    seed = cfg.project.global_seed
+    drop = [str(i) for i in ids if never_converts(str(i), seed)]
     if drop:
         listed = ", ".join("'" + str(i).replace("'", "''") + "'" for i in drop)
         wh.execute(
@@ -94,7 +119,7 @@ def run_stress_test(
 
     copy = workdir / name
     shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("raw"))
+    shutil.copytree(project, copy, ignore=copy_ignore(project, workdir))
     cfg = load_settings(copy / "leadscore.toml")
     modify = MODIFY[name]
     if modify is not None:
@@ -104,17 +129,45 @@ def run_stress_test(
         finally:
             wh.close()
     runs, error = [], None
+    horizon = _horizon(name, cfg, raw, days)
     try:
-        folders = day_folders(raw, 2 * days if name == "volume_2x" else days)
-        for k, (folder, as_of) in enumerate(folders[:days]):
+        folders = day_folders(raw, 2 * days if name == "volume_2x" else horizon)
+        for k, (folder, as_of) in enumerate(folders[:horizon]):
             delivery = folder
             if name == "volume_2x":
                 later = folders[k + days][0]
                 delivery = _double_leads(folder, later, copy / "deliveries" / folder.name)
+            elif name == "class_shift":
+                delivery = _drop_delivered_conversions(
+                    folder, copy / "deliveries" / folder.name, cfg.project.global_seed
+                )
             runs.append(stage_daily(cfg, as_of, raw=delivery).summary_record())
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
     return _verdict(name, cfg, runs, error)
+
+
+def copy_ignore(project: Path, workdir: Path) -> Callable[[str, list[str]], set[str]]:
+    """What a project copy leaves out: the world (``raw``) and the stress folder itself when it
+    lies inside the project (the default), else each copy would contain the earlier copies,
+    itself included, without end."""
+    work = workdir.resolve()
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        here = Path(folder).resolve()
+        skip = {n for n in names if (here / n).resolve() == work}
+        return skip | ({"raw"} if here == project.resolve() else set())
+
+    return ignore
+
+
+def _horizon(name: str, cfg: Settings, raw: Path, days: int) -> int:
+    """Days a test runs: ``days``; ``class_shift`` adds the label window (labels must mature),
+    as far as the world's future reaches."""
+    if name != "class_shift":
+        return days
+    have = int(json.loads((raw / "manifest.json").read_text()).get("future_days", 0))
+    return max(days, min(days + cfg.dataset.label_window_days, have))
 
 
 def _verdict(

@@ -163,6 +163,8 @@ def build_context(cfg: Settings) -> dict[str, Any]:
         "scoring": _latest_scoring_run(reports),
         "refresh": _read_json(reports / "refresh" / "latest.json"),
         "registry": _registry(cfg),
+        "monitoring": _read_json(reports / "monitor" / "monitoring_section.json"),
+        "monitoring_image": _image(reports / "monitor" / "monitoring.png"),
         "sample": _scored_sample(cfg),
         "provenance": (train or {}).get("provenance"),
         "config_hash": cfg.config_hash(),
