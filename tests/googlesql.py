@@ -47,8 +47,8 @@ class Verdict:
 
     @property
     def is_ddl(self) -> bool:
-        """Creates or drops a permanent table or view (BigQuery refuses that in a transaction)."""
-        return self.kind.startswith(("ResolvedCreate", "ResolvedDrop"))
+        """Creates, alters or drops a table or view (BigQuery refuses that in a transaction)."""
+        return self.kind.startswith(("ResolvedCreate", "ResolvedDrop", "ResolvedAlter"))
 
     @property
     def ok(self) -> bool:

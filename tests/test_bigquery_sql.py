@@ -254,12 +254,14 @@ def _monitor(wh: ShadowWarehouse, ctx: WorkloadContext) -> None:
     assert reference is not None, f"{path}: the bundle has no monitoring reference"
     cfg = _reports_in(ctx)
     # a one-day freshness limit raises an alert (INSERT), the next day sees it again
-    # (UPDATE last_seen); back at the default limit, the third day closes it (UPDATE closed_at)
+    # (UPDATE last_seen); back at the default limit, `clear_runs` quiet days close it
+    # (UPDATE closed_at)
     strict = cfg.model_copy(update={"monitor": cfg.monitor.model_copy(
         update={"vintage_max_age_days": 1})})  # fmt: skip
     last = last_as_of(wh.duckdb)
     assert last is not None, "the daily workload ran no day"
-    for days, settings in ((0, strict), (1, strict), (2, cfg)):
+    quiet = [(2 + k, cfg) for k in range(cfg.monitor.clear_runs)]
+    for days, settings in [(0, strict), (1, strict), *quiet]:
         run_monitor(wh, settings, reference, path.name, last + timedelta(days=days))
     alerts = wh.duckdb.query("SELECT * FROM monitor_alerts WHERE rule = 'data_freshness'")
     assert alerts.num_rows == 1 and alerts.column("closed_at")[0].is_valid, alerts.to_pylist()

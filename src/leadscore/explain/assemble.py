@@ -92,7 +92,7 @@ class _Phrases:
         out = []
         for x in values:
             text = prefix + (render(x) if x == x else "unknown")  # NaN is missing
-            out.append((text, f'{head}{_json_text(text)},"value":{_json_float(x)}}}'))
+            out.append((text, f'{head}{_json_text(text)},"value":{_json_scalar(x)}}}'))
         return out
 
     def column(

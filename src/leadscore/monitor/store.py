@@ -32,12 +32,13 @@ BIN_SCHEMA = pa.schema(
     ]
 )
 _DDL = {
-    BINS: '"lead_id" VARCHAR, "scored_at" TIMESTAMPTZ, "feature" VARCHAR, "bin" BIGINT',
+    BINS: '"lead_id" VARCHAR, "scored_at" TIMESTAMPTZ, "feature" VARCHAR, "bin" BIGINT, '
+    '"contact_ts" TIMESTAMPTZ',
     ALERTS: '"rule" VARCHAR, "subject" VARCHAR, "level" VARCHAR, "opened_at" TIMESTAMPTZ, '
     '"last_seen" TIMESTAMPTZ, "closed_at" TIMESTAMPTZ, "value" DOUBLE, "threshold" DOUBLE, '
-    '"detail" VARCHAR',
+    '"detail" VARCHAR, "clear_runs" BIGINT',
 }
-#: Columns added after the first release (tables created earlier gain them in place).
+#: Columns added after the first release: tables created before them gain them in place.
 _ADDED = {BINS: (("contact_ts", "TIMESTAMPTZ"),), ALERTS: (("clear_runs", "BIGINT"),)}
 
 
