@@ -26,9 +26,19 @@ import sys
 from leadscore.warehouse.duckdb import DuckDBWarehouse
 from leadscore.warehouse.swap import replace_tables
 wh = DuckDBWarehouse(sys.argv[1])
+wh.dialect = sys.argv[2]
 replace_tables(wh, ["a", "b"])
 wh.close()
 """
+#: The swap's two forms, both run on DuckDB: its own (DROP + RENAME in the transaction) and
+#: BigQuery's (DML only in the transaction).
+DIALECTS = ["duckdb", "bigquery"]
+
+
+def _open(path: Path, dialect: str) -> DuckDBWarehouse:
+    wh = DuckDBWarehouse(path)
+    wh.dialect = dialect  # the form the swap takes; the SQL still runs on DuckDB
+    return wh
 
 
 def _world(path: Path) -> None:
@@ -56,27 +66,32 @@ OLD = [("old", i) for i in range(3)]
 NEW = [("new", i) for i in (4, 3, 2, 1, 0)]  # the scratch table's order is kept
 
 
-def test_both_tables_are_replaced_in_order_and_the_scratch_tables_dropped(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_both_tables_are_replaced_in_order_and_the_scratch_tables_dropped(
+    tmp_path: Path, dialect: str
+) -> None:
     _world(tmp_path / "w.duckdb")
-    wh = DuckDBWarehouse(tmp_path / "w.duckdb")
+    wh = _open(tmp_path / "w.duckdb", dialect)
     replace_tables(wh, NAMES)
     wh.close()
     assert _state(tmp_path / "w.duckdb") == {"a": NEW, "b": NEW}
 
 
-def test_a_failure_inside_the_block_leaves_both_tables_as_they_were(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_failure_inside_the_block_leaves_both_tables_as_they_were(
+    tmp_path: Path, dialect: str
+) -> None:
     _world(tmp_path / "w.duckdb")
-    wh = DuckDBWarehouse(tmp_path / "w.duckdb")
+    wh = _open(tmp_path / "w.duckdb", dialect)
     with pytest.raises(RuntimeError, match="log insert failed"), replacing(wh, NAMES):
         raise RuntimeError("log insert failed")
     wh.close()
     assert _state(tmp_path / "w.duckdb") == {"a": OLD, "b": OLD}
 
 
-def test_a_missing_table_or_changed_columns_are_created_before_the_transaction(
-    tmp_path: Path,
-) -> None:
-    wh = DuckDBWarehouse(tmp_path / "w.duckdb")
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_missing_table_or_changed_columns_are_handled(tmp_path: Path, dialect: str) -> None:
+    wh = _open(tmp_path / "w.duckdb", dialect)
     wh.execute("CREATE TABLE a AS SELECT 1 AS other")  # columns changed
     for name in NAMES:
         wh.execute(f"CREATE TABLE {next_table(name)} AS SELECT 'new' AS v, 7 AS i")
@@ -87,29 +102,39 @@ def test_a_missing_table_or_changed_columns_are_created_before_the_transaction(
     wh.close()
 
 
+STAGED = {"a": OLD, "b": OLD, "_next_a": NEW[::-1], "_next_b": NEW[::-1]}
+
+
 @pytest.mark.parametrize(
-    ("step", "expected"),
+    ("dialect", "step", "expected"),
     [
-        ("swap_staged", {"a": OLD, "b": OLD, "_next_a": NEW[::-1], "_next_b": NEW[::-1]}),
-        ("swap_in_transaction", {"a": OLD, "b": OLD, "_next_a": NEW[::-1], "_next_b": NEW[::-1]}),
-        ("swap_committed", {"a": NEW, "b": NEW, "_next_a": NEW[::-1], "_next_b": NEW[::-1]}),
+        ("duckdb", "swap_staged", STAGED),
+        ("duckdb", "swap_in_transaction", STAGED),
+        ("duckdb", "swap_committed", {"a": NEW, "b": NEW}),  # renamed: no scratch table left
+        ("bigquery", "swap_staged", STAGED),
+        ("bigquery", "swap_in_transaction", STAGED),
+        (
+            "bigquery",
+            "swap_committed",
+            {"a": NEW, "b": NEW, **{k: v for k, v in STAGED.items() if k.startswith("_")}},
+        ),
     ],
 )
 def test_a_kill_leaves_both_old_or_both_new_never_one_of_each(
-    tmp_path: Path, step: str, expected: dict[str, list[tuple[str, int]]]
+    tmp_path: Path, dialect: str, step: str, expected: dict[str, list[tuple[str, int]]]
 ) -> None:
     path = tmp_path / "w.duckdb"
     _world(path)
     src = Path(__file__).parent.parent / "src"
     env = {**os.environ, CRASH_ENV: step, "PYTHONPATH": str(src)}
-    done = subprocess.run([sys.executable, "-c", DRIVER, str(path)], env=env,
+    done = subprocess.run([sys.executable, "-c", DRIVER, str(path), dialect], env=env,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
     after = _state(path)
     after = {k: sorted(v) if k.startswith("_next_") else v for k, v in after.items()}
     assert after == {k: sorted(v) if k.startswith("_next_") else v for k, v in expected.items()}
     # the re-run completes the swap and leaves no scratch table
-    wh = DuckDBWarehouse(path)
+    wh = _open(path, dialect)
     for name in NAMES:
         if not wh.table_exists(next_table(name)):
             wh.execute(f'CREATE TABLE "{next_table(name)}" AS SELECT * FROM "{name}"')
