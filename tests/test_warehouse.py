@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -146,3 +148,38 @@ def test_bigquery_load_jobs_send_parquet_with_the_arrow_types() -> None:
     # through pandas the INT64 column with a NULL would become FLOAT64, the all-NULL one untyped
     assert sent.schema == data.schema
     assert sent.equals(data)
+
+
+def _hold(path: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process holding the DuckDB file (as `serve` does while it reads its index)."""
+    code = (
+        "import sys, time, duckdb\n"
+        "c = duckdb.connect(sys.argv[1], read_only=True)\n"
+        "print('held', flush=True)\n"
+        f"time.sleep({seconds})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_writer_waits_out_a_brief_reader_then_gives_up_with_one_line(tmp_path: Path) -> None:
+    from leadscore.warehouse import WarehouseBusy, open_waiting
+
+    path = tmp_path / "w.duckdb"
+    DuckDBWarehouse(path).close()
+    cfg = WarehouseConfig(path=path)
+    reader = _hold(path, 2.0)
+    try:
+        wh = open_waiting(cfg, wait_seconds=30.0)  # the reader lets go after ~2 s
+        wh.close()
+    finally:
+        reader.wait(timeout=30)
+    reader = _hold(path, 30.0)
+    try:
+        with pytest.raises(WarehouseBusy, match="in use by"):
+            open_waiting(cfg, wait_seconds=1.0)
+    finally:
+        reader.kill()
+        reader.wait(timeout=30)

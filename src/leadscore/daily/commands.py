@@ -8,6 +8,7 @@ call list CSV under ``<reports_dir>/daily``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,13 @@ def _console(console: Console | None) -> Console:
     return console or Console(quiet=True)
 
 
-_warehouse = warehouse_session  # the project's warehouse for a ``with`` block
+#: A scheduled run waits this long for a reader (``serve`` reading its lead index) to let go.
+BUSY_WAIT_SECONDS = 60.0
+
+
+def _warehouse(cfg: Settings) -> AbstractContextManager[Warehouse]:
+    """The project's warehouse for a ``with`` block, waiting out a brief reader."""
+    return warehouse_session(cfg, wait_seconds=BUSY_WAIT_SECONDS)
 
 
 def daily_dir(cfg: Settings) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,10 +24,25 @@ def open_warehouse(cfg: WarehouseConfig, *, read_only: bool = False) -> Warehous
     return BigQueryWarehouse(project=cfg.project, dataset=cfg.dataset, location=cfg.location)
 
 
+def open_waiting(cfg: WarehouseConfig, wait_seconds: float) -> Warehouse:
+    """:func:`open_warehouse`, retried every second while another process holds the file
+    (e.g. ``serve`` reading its lead index), for at most ``wait_seconds``; then the one-line
+    :class:`WarehouseBusy` error."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return open_warehouse(cfg)
+        except WarehouseBusy:
+            if time.monotonic() + 1.0 > deadline:
+                raise
+            time.sleep(1.0)
+
+
 @contextmanager
-def warehouse_session(cfg: Settings) -> Iterator[Warehouse]:
-    """The project's warehouse for a ``with`` block, closed afterwards."""
-    wh = open_warehouse(cfg.warehouse)
+def warehouse_session(cfg: Settings, wait_seconds: float = 0.0) -> Iterator[Warehouse]:
+    """The project's warehouse for a ``with`` block, closed afterwards (``wait_seconds``: see
+    :func:`open_waiting`)."""
+    wh = open_waiting(cfg.warehouse, wait_seconds)
     try:
         yield wh
     finally:
@@ -37,6 +53,7 @@ __all__ = [
     "Warehouse",
     "WarehouseBusy",
     "WarehouseError",
+    "open_waiting",
     "open_warehouse",
     "transpile",
     "warehouse_session",
