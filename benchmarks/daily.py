@@ -24,12 +24,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import describe_machine, load_average
+from benchmarks.report import describe_machine, load_average, replace_section
 from benchmarks.run import GNU_TIME, REPO, _leadscore
-from leadscore.io import write_json, write_text
+from leadscore.io import write_json
 
 TARGET_S = 10.0
-START, END = "<!-- daily:start -->", "<!-- daily:end -->"
 
 
 def _first_as_of(workdir: Path) -> datetime:
@@ -170,13 +169,7 @@ def _paths() -> list[str]:
 
 def update_markdown(path: Path, section: str) -> None:
     """Replace (or append) the daily section of BENCHMARKS.md."""
-    text = path.read_text() if path.exists() else ""
-    block = f"{START}\n## Daily run (one day's delivery)\n\n{section}\n{END}"
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    write_text(path, text)
+    replace_section(path, "daily", f"## Daily run (one day's delivery)\n\n{section}")
 
 
 def _has_vintage(workdir: Path, as_of: datetime) -> bool:

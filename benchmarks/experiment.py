@@ -14,23 +14,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.report import replace_section
 from leadscore.config import load_settings
 from leadscore.experiment.simulate import SimConfig, SimSummary, simulate_many
 from leadscore.io import write_json, write_text
 
 OUT = Path(__file__).resolve().parent / "out"
 BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
-START, END = "<!-- experiment:start -->", "<!-- experiment:end -->"
 
 
 def update_section(path: Path, body: str) -> None:
     """Replace the text between the experiment markers (appended when they are missing)."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START not in text or END not in text:
-        text = text.rstrip() + f"\n\n{START}\n{END}\n"
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    write_text(path, f"{head}{START}\n{body}{END}{tail}")
+    replace_section(path, "experiment", body)
 
 
 def simulation_markdown(summary: SimSummary, seconds: float, command: str) -> list[str]:

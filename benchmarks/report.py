@@ -391,6 +391,21 @@ def render_document(results: dict[str, Any]) -> str:
 OWNED_SECTIONS = ("daily", "experiment", "serve")
 
 
+def replace_section(path: Path, name: str, body: str) -> None:
+    """Replace the text between ``<!-- name:start -->`` and ``<!-- name:end -->`` in ``path``
+    with ``body`` (the markers are appended when missing): how the scripts that own a section
+    (:data:`OWNED_SECTIONS`) write it."""
+    from leadscore.io import write_text
+
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if start not in text or end not in text:
+        text = text.rstrip() + f"\n\n{start}\n{end}\n"
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    write_text(path, f"{head}{start}\n{body.rstrip()}\n{end}{tail}")
+
+
 def update_markdown(path: Path, results: dict[str, Any]) -> None:
     """Rewrite ``path`` from ``results`` (no hand-written part that could go stale), keeping
     the generated sections of the other benchmark scripts."""

@@ -31,11 +31,11 @@ from typing import Any
 import httpx
 import numpy as np
 
-from benchmarks.report import describe_machine, load_average
+from benchmarks.report import describe_machine, load_average, replace_section
 from leadscore.catalog import load_catalog
 from leadscore.config import load_settings
 from leadscore.dataset import PitContext, pit_sql
-from leadscore.io import write_json, write_text
+from leadscore.io import write_json
 from leadscore.pipeline import latest_bundle_path
 from leadscore.serve.schemas import ScoreRequest
 from leadscore.serve.service import ScoringService
@@ -45,7 +45,6 @@ from leadscore.warehouse import open_warehouse
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "benchmark-token"
 TARGET_P99_MS = 20.0
-START, END = "<!-- serve:start -->", "<!-- serve:end -->"
 
 
 def _payloads(workdir: Path, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -208,13 +207,7 @@ def render(results: dict[str, Any]) -> str:
 
 def update_markdown(path: Path, section: str) -> None:
     """Replace (or append) the serve section of BENCHMARKS.md."""
-    text = path.read_text() if path.exists() else ""
-    block = f"{START}\n## Scoring API under load\n\n{section}\n{END}"
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    write_text(path, text)
+    replace_section(path, "serve", f"## Scoring API under load\n\n{section}")
 
 
 def main(argv: list[str] | None = None) -> None:
