@@ -312,7 +312,8 @@ def render_results(results: dict[str, Any]) -> str:
         f"Machine: {m['cpu_model']}, {m['nproc']} cores, {m['memory_gib']} GiB RAM, {m['os']}; "
         f"Python {m['python']}; {pkgs}. Load average (1/5/15 min) at start "
         f"{_load(m['load_average_start'])}, at end {_load(results.get('load_average_end'))} "
-        "(the machine was shared with other jobs).",
+        f"on {m['nproc']} cores (a load above 0 at the start includes any job that ran just "
+        "before).",
         "",
         "### Targets (ratios from one process, so the machine's load cancels out)",
         "",
