@@ -17,6 +17,9 @@ from leadscore.catalog import Catalog
 from leadscore.config import Settings
 from leadscore.ingest.schema import FIRMS_COLUMNS, REPS_COLUMNS
 from leadscore.warehouse import Warehouse, tables
+from leadscore.warehouse.sql import ident as _q
+from leadscore.warehouse.sql import text as _str_literal
+from leadscore.warehouse.sql import timestamp as _ts_literal
 from leadscore.warehouse.swap import next_table, replace_tables
 
 JoinMode = Literal["asof", "quarter"]
@@ -131,20 +134,6 @@ class ScoringSetResult:
 # ---------------------------------------------------------------------------- SQL generator
 #: Width of a wrapped catalog expression's lines (they sit 2-4 columns in).
 _WIDTH = 94
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _ts_literal(ts: datetime) -> str:
-    if ts.tzinfo is None:
-        raise ValueError(f"timestamp {ts!r} must carry a time zone")
-    return f"CAST('{ts.astimezone(UTC).isoformat()}' AS TIMESTAMPTZ)"
-
-
-def _str_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _columns(items: list[str], indent: str = "    ") -> str:

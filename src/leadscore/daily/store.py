@@ -20,6 +20,8 @@ from leadscore.config import Settings
 from leadscore.dataset import CRD_REASONS
 from leadscore.score.tables import ensure_tables, stage
 from leadscore.warehouse import Warehouse, tables
+from leadscore.warehouse.sql import text as _lit
+from leadscore.warehouse.sql import timestamp as _ts
 
 #: Unmatched at contact, but a later vintage may know the CRD: retried when one arrives.
 LATE_VINTAGE_REASONS: Final = ("crd_not_found", "no_snapshot_yet")
@@ -46,14 +48,6 @@ EVENT_SCHEMA: Final = pa.schema(
     ]
 )
 _SQL = {pa.string(): "VARCHAR", _TS: "TIMESTAMPTZ", pa.bool_(): "BOOLEAN"}
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _ts(value: datetime) -> str:
-    return f"CAST({_lit(value.isoformat())} AS TIMESTAMPTZ)"
 
 
 def ensure_daily_tables(wh: Warehouse) -> None:

@@ -22,6 +22,9 @@ from leadscore.catalog import CALIBRATION_SEGMENT
 from leadscore.generic.catalog import GenericCatalog
 from leadscore.generic.mapping import EnrichmentSpec, SourceMapping, safe_name
 from leadscore.warehouse import Warehouse
+from leadscore.warehouse.sql import ident as _q
+from leadscore.warehouse.sql import text as _lit
+from leadscore.warehouse.sql import timestamp as _ts
 from leadscore.warehouse.swap import next_table, replace_tables
 
 LEADS_TABLE = "generic_leads"
@@ -34,18 +37,6 @@ REASONS: tuple[str, ...] = (
     "negative_days",
     "right_censored",
 )
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _ts(ts: datetime) -> str:
-    return f"CAST('{ts.astimezone(UTC).isoformat()}' AS TIMESTAMPTZ)"
 
 
 def read_table(path: Path) -> pa.Table:

@@ -16,6 +16,8 @@ from sqlglot import exp
 from leadscore.catalog import CALIBRATION_SEGMENT, DType, Feature, Segment
 from leadscore.catalog import Catalog as _BaseCatalog
 from leadscore.generic.mapping import FieldSpec, SourceMapping, safe_name
+from leadscore.warehouse.sql import ident as _q
+from leadscore.warehouse.sql import text as _lit
 
 #: Level that rare categories are grouped into.
 OTHER_LEVEL = "Other"
@@ -53,14 +55,6 @@ class GenericCatalog(_BaseCatalog):
     def raw_columns(self) -> set[str]:
         """Cleaned source columns read by any feature or segment."""
         return set().union(*self._references.values()) & set(self.columns)
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def feature_sql(spec: FieldSpec, levels: tuple[str, ...]) -> str:

@@ -18,6 +18,7 @@ from leadscore.config import Settings
 from leadscore.ingest.schema import LogicalType
 from leadscore.io import write_json, write_text
 from leadscore.warehouse import Warehouse, tables
+from leadscore.warehouse.sql import text as lit
 
 DEDUP_RULES: Final = {
     "reps": "one row per RepCRD: most non-null fields after casting; ties -> earliest source row",
@@ -58,11 +59,6 @@ class IngestError(ValueError):
 def q(name: str) -> str:
     """A quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def clean_ctes(columns: Mapping[str, LogicalType], header: Iterable[str], stage: str) -> str:

@@ -18,6 +18,8 @@ import pyarrow as pa
 from leadscore.config import Settings
 from leadscore.monitor.reference import SCORE_FEATURE, assign_bins
 from leadscore.warehouse import Warehouse, tables
+from leadscore.warehouse.sql import text as lit
+from leadscore.warehouse.sql import timestamp as ts
 
 BINS = "monitor_bins"
 ALERTS = "monitor_alerts"
@@ -40,16 +42,6 @@ _DDL = {
 }
 #: Columns added after the first release: tables created before them gain them in place.
 _ADDED = {BINS: (("contact_ts", "TIMESTAMPTZ"),), ALERTS: (("clear_runs", "BIGINT"),)}
-
-
-def lit(value: str) -> str:
-    """SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def ts(value: datetime) -> str:
-    """SQL timestamp literal (UTC-aware)."""
-    return f"CAST({lit(value.isoformat())} AS TIMESTAMPTZ)"
 
 
 def ensure_tables(wh: Warehouse) -> None:

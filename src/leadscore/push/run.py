@@ -24,6 +24,8 @@ from leadscore.experiment.export import export_view
 from leadscore.push.bulk import FINAL_STATES, BulkClient, BulkError
 from leadscore.score.salesforce import render_upsert_csv
 from leadscore.warehouse import Warehouse, tables
+from leadscore.warehouse.sql import text as _lit
+from leadscore.warehouse.sql import timestamp as _ts
 
 _T = TypeVar("_T")
 JOBS = "sf_push_jobs"
@@ -252,11 +254,3 @@ def _retry(env: _Env, result: PushResult, call: Callable[[], _T]) -> _T:
             result.retries += 1
             env.sleep(env.cfg.backoff_seconds * 2**attempt)
     raise AssertionError("unreachable")
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _ts(ts: datetime) -> str:
-    return f"CAST('{ts.astimezone(UTC).isoformat()}' AS TIMESTAMPTZ)"

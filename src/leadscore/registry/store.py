@@ -24,6 +24,7 @@ from leadscore.registry.records import (
 )
 from leadscore.registry.verify import bundle_facts
 from leadscore.warehouse import Warehouse
+from leadscore.warehouse.sql import ident as _q
 
 MODEL_REGISTRY = "model_registry"
 MODEL_REGISTRY_EVENTS = "model_registry_events"
@@ -70,10 +71,6 @@ _JSON_COLUMNS = ("vintages", "metrics", "gates", "comparison")
 
 
 # --------------------------------------------------------------------------- SQL helpers
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _lit(value: Any) -> str:
     """A SQL literal for a Python value (text, number, bool, UTC-aware timestamp, None)."""
     if value is None:

@@ -19,6 +19,8 @@ import pyarrow as pa
 from leadscore.catalog import segment_column
 from leadscore.config import Settings
 from leadscore.warehouse import Warehouse, tables
+from leadscore.warehouse.sql import ident as _q
+from leadscore.warehouse.sql import text as _lit
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -101,14 +103,6 @@ _KEYS = {
     tables.SCORE_REJECTS: ("lead_id", "model_version"),
     tables.SCORING_RUNS: ("run_id",),
 }
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _stage_name(table: str) -> str:

@@ -15,10 +15,7 @@ from leadscore.catalog import Catalog
 from leadscore.config import Settings
 from leadscore.dataset import PitContext, pit_sql
 from leadscore.warehouse import Warehouse
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+from leadscore.warehouse.sql import text as _lit
 
 
 def _adhoc_spine(cfg: Settings, lead_id: str, crd: int, contact_ts: datetime) -> str:
