@@ -22,7 +22,8 @@ from leadscore.bundle import Bundle
 from leadscore.catalog import Catalog
 from leadscore.config import Settings
 from leadscore.dataset import build_scoring_set
-from leadscore.explain.shap import compute_contributions, explain_model
+from leadscore.explain.contributions import compute_contributions
+from leadscore.explain.shap import explain_model
 from leadscore.score.batch import score_frame
 from leadscore.score.checks import check_rows
 from leadscore.warehouse import Warehouse

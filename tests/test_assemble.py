@@ -10,13 +10,9 @@ from conftest import TrainedModel
 from leadscore.catalog import load_catalog
 from leadscore.config import ScoreConfig
 from leadscore.explain.assemble import driver_columns, rank_drivers
+from leadscore.explain.contributions import compute_contributions, fold_contributions
 from leadscore.explain.drivers import fit_items, pick_drivers
-from leadscore.explain.shap import (
-    compute_contributions,
-    drivers_json,
-    fold_contributions,
-    lead_drivers,
-)
+from leadscore.explain.shap import drivers_json, lead_drivers
 
 
 def _one_row_at_a_time(
@@ -115,3 +111,39 @@ def test_fit_items_is_the_greedy_join(max_chars: int, n_up: int, n_down: int) ->
     text = fit_items(ups, downs, max_chars)
     assert text == _greedy_by_rendering(ups, downs, max_chars)
     assert len(text) <= max_chars
+
+
+def test_two_decimal_signs_equal_python_formatting_including_near_halves() -> None:
+    from leadscore.explain.assemble import _hundredths
+
+    rng = np.random.default_rng(4)
+    halves = (np.arange(-400, 400) + 0.5) / 100  # x.xx5: the product lands on or near a half
+    values = np.concatenate([
+        rng.normal(0, 0.4, 200_000), rng.normal(0, 40, 10_000), halves,
+        np.nextafter(halves, np.inf), np.nextafter(halves, -np.inf),
+        [0.125, -0.375, 1e-9, -1e-9, 1e300, -1e20, 0.0, -0.0, np.inf, -np.inf, np.nan],
+    ])  # fmt: skip
+    assert _hundredths(values).to_pylist() == [format(v, "+.2f") for v in values.tolist()]
+
+
+@pytest.mark.parametrize("chunk_rows", [7, 64])
+def test_chunked_contributions_and_drivers_equal_one_pass(
+    trained_model: TrainedModel, chunk_rows: int
+) -> None:
+    from leadscore.explain.contributions import explain_rows
+
+    bundle, df, catalog = trained_model.bundle, trained_model.frame, trained_model.catalog
+    cfg = ScoreConfig()
+    whole = explain_rows(bundle, df, catalog, cfg, bundle.predict_margin, len(df) + 1)
+    chunked = explain_rows(bundle, df, catalog, cfg, bundle.predict_margin, chunk_rows)
+    assert len(df) > 2 * chunk_rows
+    assert np.array_equal(chunked.contributions.values, whole.contributions.values)
+    assert np.array_equal(chunked.contributions.bias, whole.contributions.bias)
+    assert np.array_equal(chunked.predicted, whole.predicted)
+    pd.testing.assert_frame_equal(chunked.folded, whole.folded)
+    assert chunked.drivers == whole.drivers
+    # and one pass equals the parts it is made of
+    margin = bundle.predict_margin(df)
+    assert np.array_equal(whole.predicted, margin)
+    folded = fold_contributions(compute_contributions(bundle, df), bundle.features, df.index)
+    assert whole.drivers == driver_columns(folded, df, catalog, cfg)

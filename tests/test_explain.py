@@ -11,16 +11,18 @@ import pytest
 from conftest import TrainedModel
 from leadscore.catalog import calibration_segment, load_catalog
 from leadscore.config import ScoreConfig
+from leadscore.explain.contributions import (
+    compute_contributions,
+    fold_contributions,
+    source_features,
+)
 from leadscore.explain.drivers import Driver, display_of, driver_text, format_value, join_drivers
 from leadscore.explain.shap import (
     compare_with_reference,
-    compute_contributions,
     explain_model,
-    fold_contributions,
     global_importance,
     growth_trajectory,
     lead_drivers,
-    source_features,
 )
 
 

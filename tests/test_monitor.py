@@ -70,6 +70,9 @@ def test_the_bundle_carries_a_checksummed_reference(project: Path) -> None:
         assert sum(spec["shares"]) == pytest.approx(1.0)
     assert 0 < ref["positive_rate"] < 1 and ref["positive_rate_by_segment"]
     assert ref["expected"]["holdout_aucpr"] == bundle.metrics["holdout"]["aucpr"]
+    delays = ref["conversion_delay_hours"]  # how soon converting leads convert, in hours
+    assert len(delays) == 101 and delays == sorted(delays)
+    assert delays[0] >= 0 and delays[-1] <= 24 * cfg.dataset.label_window_days
 
 
 def test_each_daily_run_bins_its_scores_and_writes_a_monitor_record(project: Path) -> None:
@@ -183,3 +186,21 @@ def test_a_stress_copy_inside_the_project_leaves_out_the_stress_folder_and_the_w
         if p.is_file()
     )
     assert copied == ["data/w.duckdb", "leadscore.toml", "reports/raw/keep.txt"]
+
+
+def test_estimate_coverage_counts_the_days_the_realized_figure_fell_inside(
+    tmp_path: Path,
+) -> None:
+    from leadscore.monitor.scenarios import estimate_coverage
+
+    folder = tmp_path / "monitor"
+    folder.mkdir()
+    days = [(0.20, 0.30, 0.25), (0.20, 0.30, 0.31), (0.20, 0.30, 0.20), (None, None, None)]
+    for i, (low, high, real) in enumerate(days):
+        estimate = {"value": 0.25, "low": low, "high": high}
+        figures = {} if low is None else {
+            "estimate_matured": {"top_decile_precision": estimate},
+            "realized": {"top_decile_precision": real},
+        }  # fmt: skip
+        (folder / f"monitor_2025110{i}.json").write_text(json.dumps({"figures": figures}))
+    assert estimate_coverage(tmp_path) == {"days": 3, "inside": 2, "share": 2 / 3}

@@ -18,8 +18,13 @@ from sklearn.metrics import average_precision_score
 from leadscore.config import MonitorConfig
 from leadscore.monitor import rules
 from leadscore.monitor.alerts import payload, post_webhook, reconcile
-from leadscore.monitor.reference import assign_bins, category_bins, numeric_bins
-from leadscore.monitor.stats import label_free_estimate, psi, psi_null_quantile
+from leadscore.monitor.reference import (
+    assign_bins,
+    category_bins,
+    conversion_delay_hours,
+    numeric_bins,
+)
+from leadscore.monitor.stats import label_free_estimate, open_probability, psi, psi_null_quantile
 from leadscore.monitor.store import all_alerts, open_alerts, window_weeks
 from leadscore.warehouse.duckdb import DuckDBWarehouse
 
@@ -76,6 +81,44 @@ def test_label_free_estimate_matches_independent_figures_and_covers_the_truth() 
         for y in draws
     ]
     assert 0.8 <= np.mean(inside) <= 0.98
+
+
+def test_open_probability_matches_a_simulated_world_that_scores_only_open_leads() -> None:
+    # leads convert within 30 days with chance p, early more often than late (as people do);
+    # each is scored 0-48 hours after contact, and only if it has not converted by then
+    rng = np.random.default_rng(7)
+    n = 400_000
+    p = rng.beta(1.2, 12, size=n)
+    converts = rng.random(n) < p
+    delay_h = 720 * rng.random(n) ** 2
+    open_h = 48 * rng.random(n)
+    still_open = ~(converts & (delay_h <= open_h))
+    frame = pd.DataFrame({
+        "contact_ts": pd.Timestamp("2025-01-01", tz="UTC"),
+        "converted_ts": pd.Timestamp("2025-01-01", tz="UTC")
+        + pd.to_timedelta(np.where(converts, delay_h, np.nan)[:50_000], unit="h"),
+        "target": converts[:50_000].astype(int),
+    })  # fmt: skip
+    quantiles = conversion_delay_hours(frame)
+    assert quantiles is not None and len(quantiles) == 101
+    adjusted = open_probability(p[still_open], open_h[still_open], quantiles)
+    realized = converts[still_open]
+    # the open leads convert less often than p says, and as often as the adjustment says
+    assert realized.mean() < 0.95 * p[still_open].mean()
+    assert adjusted.mean() == pytest.approx(realized.mean(), rel=0.02)
+    top = np.argsort(-p[still_open], kind="mergesort")[: len(adjusted) // 10]
+    assert adjusted[top].mean() == pytest.approx(realized[top].mean(), rel=0.03)
+    # leads scored at contact (or a reference without delays) keep their probability
+    assert np.array_equal(open_probability(p[:9], np.zeros(9), quantiles), p[:9])
+    assert np.array_equal(open_probability(p[:9], open_h[:9], None), p[:9])
+
+
+def test_the_estimate_ranks_by_the_model_scores_when_given() -> None:
+    p = np.array([0.9, 0.1] + [0.0] * 8)  # the top decile of ten leads is one lead
+    scores = np.array([0.1, 0.9] + [0.0] * 8)  # the model ranks lead 1 first
+    est = label_free_estimate(p, seed=1, n_draws=400, scores=scores)
+    assert est["top_decile_precision"].value == pytest.approx(0.1, abs=0.05)
+    assert label_free_estimate(p, seed=1, n_draws=400)["top_decile_precision"].value > 0.8
 
 
 def test_a_five_percent_change_in_a_four_percent_rate_is_noise_a_halving_is_not() -> None:

@@ -15,12 +15,8 @@ import pandas as pd
 from scipy.stats import norm, spearmanr
 
 from leadscore.catalog import Catalog
-from leadscore.explain.shap import (
-    compute_contributions,
-    fold_contributions,
-    global_importance,
-    growth_trajectory,
-)
+from leadscore.explain.contributions import compute_contributions, fold_contributions
+from leadscore.explain.shap import global_importance, growth_trajectory
 from leadscore.score.protocol import ScoringModel
 
 #: The growth cohort column added to the holdout frame (not a catalog segment).

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from leadscore.explain.drivers import (
     _ELLIPSIS,
@@ -56,11 +58,16 @@ def rank_drivers(
     return up, down
 
 
-class _Phrases:
-    """Each column's phrases, built once per distinct value: (text, JSON tail of the entry)."""
+class Phrases:
+    """Each column's phrases, built once per distinct value: (text, JSON tail of the entry).
+    One instance serves every chunk of a batch with the same columns, so a value met again in
+    a later chunk is not phrased again."""
 
     def __init__(self, names: Sequence[str], catalog: Catalog) -> None:
+        self.names = list(names)
         self.labels = [display_of(catalog, name) for name in names]
+        self.by_bits: list[dict[int, tuple[str, str]]] = [{} for _ in names]
+        self.by_repr: list[dict[tuple[type, str], tuple[str, str]]] = [{} for _ in names]
         self.features = [json.dumps(name) for name in names]
         # driver_text says "<label>: <value in its unit>" for a number unless the label has a
         # {value} placeholder or the unit makes it a flag: then numbers take the fast path
@@ -102,16 +109,20 @@ class _Phrases:
         ``floats`` holds the same values as float64 when the column is float, so distinct
         values are found by their bits (-0.0 and 0.0 stay apart, as their JSON differs)."""
         if floats is not None:
-            _, first, inverse = np.unique(
+            bits, first, inverse = np.unique(
                 floats.view(np.int64), return_index=True, return_inverse=True
             )
-            if self.plain[j]:
-                built = self.plain_floats(j, floats[first].tolist())
+            known, keys = self.by_bits[j], bits.tolist()
+            new = [i for i, key in enumerate(keys) if key not in known]
+            if new and self.plain[j]:
+                built = self.plain_floats(j, floats[first[new]].tolist())
             else:
-                built = [self.build(j, cells[k]) for k in first.tolist()]
-            texts, tails = _objects([b[0] for b in built]), _objects([b[1] for b in built])
+                built = [self.build(j, cells[first[i]]) for i in new]
+            known.update(zip([keys[i] for i in new], built, strict=True))
+            pairs = [known[key] for key in keys]
+            texts, tails = _objects([b[0] for b in pairs]), _objects([b[1] for b in pairs])
             return texts[inverse.ravel()], tails[inverse.ravel()]
-        cache: dict[tuple[type, str], tuple[str, str]] = {}
+        cache = self.by_repr[j]
         words: list[str] = []
         rests: list[str] = []
         for value in cells.tolist():
@@ -155,13 +166,20 @@ def _json_scalar(value: object) -> str:
 
 
 def driver_columns(
-    folded: pd.DataFrame, df: pd.DataFrame, catalog: Catalog, cfg: ScoreConfig
+    folded: pd.DataFrame,
+    df: pd.DataFrame,
+    catalog: Catalog,
+    cfg: ScoreConfig,
+    phrases: Phrases | None = None,
 ) -> DriverColumns:
     """Every row's drivers text and JSON (as ``drivers_text`` / ``drivers_json`` are stored).
+    ``phrases``: the phrases of earlier chunks of the same batch, reused and added to.
 
     Invariant: one entry per row of ``folded``, in order; ``df`` holds the same rows.
     """
     names = [str(c) for c in folded.columns]
+    if phrases is None or phrases.names != names:
+        phrases = Phrases(names, catalog)
     contrib = folded.to_numpy(dtype=float)
     n_pos, n_neg = cfg.drivers_positive, cfg.drivers_negative
     up, down = rank_drivers(contrib, names, n_pos, n_neg)
@@ -172,43 +190,117 @@ def driver_columns(
     rows, slots = np.nonzero(keep)
     cols = candidates[rows, slots]
     # 2. words and JSON of each cell, built once per distinct value of a column
-    texts, tails = _cell_phrases(_Phrases(names, catalog), folded, df, rows, cols)
+    texts, tails = _cell_phrases(phrases, folded, df, rows, cols)
     chosen_values = contrib[rows, cols]
+    items = pc.binary_join_element_wise(
+        texts, " (", _hundredths(chosen_values), ")", ""
+    )  # "<text> (+0.42)"
     values = chosen_values.tolist()
-    items = list(map("{} ({:+.2f})".format, texts, values))
     if np.isfinite(chosen_values).all():  # json.dumps writes a finite float as its repr
-        entries = list(map('{{"contribution":{!r}{}'.format, values, tails))
+        numbers = list(map(float.__repr__, values))
     else:
-        entries = [
-            '{"contribution":' + c + tail
-            for c, tail in zip(_json_floats(values), tails, strict=True)
-        ]
+        numbers = _json_floats(values)
+    entries = pc.binary_join_element_wise('{"contribution":', pa.array(numbers), tails, "")
     # 3. per row: the line that fits the field (which items fit: decided for all rows at
-    #    once), and the JSON
-    fits = _fitting(keep, rows, slots, items, n_pos, cfg.max_drivers_chars)[rows, slots].tolist()
-    n_up = keep[:, :n_pos].sum(axis=1).tolist()
-    n_down = keep[:, n_pos:].sum(axis=1).tolist()
-    out_texts, out_jsons, at = [], [], 0
-    for u, d in zip(n_up, n_down, strict=True):
-        mid, end = at + u, at + u + d
-        out_texts.append(
-            _line(
-                items[at:mid], items[mid:end], fits[at:mid], fits[mid:end], cfg.max_drivers_chars
-            )
+    #    once), and the JSON; Arrow joins each row's cells (cells are in row order)
+    sizes = pc.utf8_length(items).to_numpy()
+    fits = _fitting(keep, rows, slots, sizes, n_pos, cfg.max_drivers_chars)[rows, slots]
+    is_up = slots < n_pos
+    n = len(contrib)
+    jsons = pc.binary_join_element_wise(
+        '{"negative":[', _join_rows(entries, rows, ~is_up, n, ","), '],"positive":[',
+        _join_rows(entries, rows, is_up, n, ","), "]}", "",
+    )  # fmt: skip
+    lines = _lines(items, rows, is_up, fits, n, cfg.max_drivers_chars)
+    return DriverColumns(lines.to_pylist(), jsons.to_pylist())
+
+
+def _hundredths(values: np.ndarray) -> pa.Array:
+    """``format(x, "+.2f")`` of every value, as an Arrow string array.
+
+    NumPy rounds ``|x| * 100`` to a whole number. Python rounds the exact binary value, and
+    the product carries a rounding error of half a unit in its last place, so where the
+    product lies within a few units of a half (or is not a finite, exactly held number) the
+    value is formatted by Python instead.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    mag = np.abs(x) * 100.0
+    usable = np.isfinite(mag) & (mag < 2.0**52)
+    mag = np.where(usable, mag, 0.0)
+    near_half = np.abs(mag - np.floor(mag) - 0.5) <= 4 * np.spacing(mag)
+    whole = np.rint(mag).astype(np.int64)
+    out = pc.binary_join_element_wise(
+        pa.array(np.where(np.signbit(x), "-", "+")),
+        pa.array(whole // 100).cast(pa.string()),
+        ".",
+        pc.utf8_slice_codeunits(pa.array(whole % 100 + 100).cast(pa.string()), 1),
+        "",
+    )  # sign, units, ".", two digits
+    python = ~usable | near_half
+    if python.any():
+        exact = [format(v, "+.2f") for v in x[python].tolist()]
+        out = pc.replace_with_mask(out, pa.array(python), pa.array(exact, pa.string()))
+    return out
+
+
+def _join_rows(
+    cells: pa.Array, rows: np.ndarray, take: np.ndarray, n_rows: int, sep: str
+) -> pa.Array:
+    """Per row of ``n_rows``: its ``cells`` where ``take`` holds, joined by ``sep`` ("" for a
+    row with none). ``rows`` (ascending) is each cell's row."""
+    counts = np.bincount(rows[take], minlength=n_rows)
+    offsets = np.zeros(n_rows + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    lists = pa.ListArray.from_arrays(pa.array(offsets), cells.filter(pa.array(take)))
+    return pc.binary_join(lists, sep)
+
+
+def _lines(
+    items: pa.Array, rows: np.ndarray, up: np.ndarray, fits: np.ndarray, n_rows: int,
+    max_chars: int,
+) -> pa.Array:  # fmt: skip
+    """Each row's line from the items that fit (as :func:`fit_items` renders it). A row where
+    nothing fits (even its strongest driver alone is too long) is rendered by :func:`_line`."""
+    has_up = np.bincount(rows[fits & up], minlength=n_rows) > 0
+    has_down = np.bincount(rows[fits & ~up], minlength=n_rows) > 0
+    ups = pc.binary_join_element_wise("Up: ", _join_rows(items, rows, fits & up, n_rows, "; "), "")
+    downs = pc.binary_join_element_wise(
+        "Down: ", _join_rows(items, rows, fits & ~up, n_rows, "; "), ""
+    )
+    empty = pa.scalar("", pa.string())
+    ups = pc.if_else(pa.array(has_up), ups, empty)
+    downs = pc.if_else(pa.array(has_down), downs, empty)
+    lines = pc.if_else(
+        pa.array(has_up & has_down),
+        pc.binary_join_element_wise(ups, downs, " | "),
+        pc.binary_join_element_wise(ups, downs, ""),
+    )
+    has_items = np.bincount(rows, minlength=n_rows) > 0
+    odd = np.flatnonzero((has_items & ~has_up & ~has_down)
+                         | (pc.utf8_length(lines).to_numpy() > max_chars))  # fmt: skip
+    if not len(odd):
+        return lines
+    out = lines.to_numpy(zero_copy_only=False).astype(object)
+    start = np.searchsorted(rows, odd)
+    stop = np.searchsorted(rows, odd, side="right")
+    for r, a, b in zip(odd.tolist(), start.tolist(), stop.tolist(), strict=True):
+        cell = items.slice(a, b - a).to_pylist()
+        is_up, ok = up[a:b].tolist(), fits[a:b].tolist()
+        out[r] = _line(
+            [c for c, u in zip(cell, is_up, strict=True) if u],
+            [c for c, u in zip(cell, is_up, strict=True) if not u],
+            [f for f, u in zip(ok, is_up, strict=True) if u],
+            [f for f, u in zip(ok, is_up, strict=True) if not u],
+            max_chars,
         )
-        out_jsons.append(
-            '{"negative":[' + ",".join(entries[mid:end]) + '],"positive":['
-            + ",".join(entries[at:mid]) + "]}"
-        )  # fmt: skip
-        at = end
-    return DriverColumns(out_texts, out_jsons)
+    return pa.array(out, pa.string())
 
 
 def _fitting(
     keep: np.ndarray,
     rows: np.ndarray,
     slots: np.ndarray,
-    items: list[str],
+    item_sizes: np.ndarray,
     n_pos: int,
     max_chars: int,
 ) -> np.ndarray:
@@ -219,7 +311,7 @@ def _fitting(
     is kept when the line with it still fits, so stepping through the full order is the same.
     """
     sizes = np.zeros(keep.shape, dtype=np.int64)
-    sizes[rows, slots] = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
+    sizes[rows, slots] = item_sizes
     n = len(keep)
     count = {"+": np.zeros(n, np.int64), "-": np.zeros(n, np.int64)}
     chars = {"+": np.zeros(n, np.int64), "-": np.zeros(n, np.int64)}
@@ -263,9 +355,9 @@ def _line(
 
 
 def _cell_phrases(
-    phrases: _Phrases, folded: pd.DataFrame, df: pd.DataFrame, rows: np.ndarray, cols: np.ndarray
-) -> tuple[list[str], list[str]]:
-    """(text, JSON tail) of every cell ``(rows[k], cols[k])``, in that order.
+    phrases: Phrases, folded: pd.DataFrame, df: pd.DataFrame, rows: np.ndarray, cols: np.ndarray
+) -> tuple[pa.Array, pa.Array]:
+    """(text, JSON tail) of every cell ``(rows[k], cols[k])``, in that order, as Arrow strings.
 
     Only the chosen cells become Python objects (a column the frame lacks is all missing).
     """
@@ -287,4 +379,4 @@ def _cell_phrases(
         else:
             cells = column.iloc[picked].to_numpy(dtype=object)
         texts[at], tails[at] = phrases.column(j, cells, floats)
-    return texts.tolist(), tails.tolist()
+    return pa.array(texts, pa.string()), pa.array(tails, pa.string())

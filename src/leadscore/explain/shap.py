@@ -9,17 +9,16 @@ report into a reports folder (``explain_model``). Contributions come from
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 
 from leadscore.config import ScoreConfig
-from leadscore.explain.assemble import DriverColumns, driver_columns
+from leadscore.explain.assemble import DriverColumns
+from leadscore.explain.contributions import explain_rows
 from leadscore.explain.drivers import Driver, display_of, join_drivers, pick_drivers
 from leadscore.io import atomic_path, write_json
 from leadscore.progress import ProgressFn, no_progress
@@ -27,86 +26,9 @@ from leadscore.progress import ProgressFn, no_progress
 if TYPE_CHECKING:
     from leadscore.bundle import Bundle
     from leadscore.catalog import Catalog
-    from leadscore.score.protocol import ScoringModel
 
 #: Leads (dots per feature) in the SHAP summary plot; importance uses every row.
 PLOT_POINTS = 600
-
-#: Separators between a categorical source feature and its level in one-hot column names.
-_ONEHOT_SEPARATORS = ("=", "__", ":", ".", "_")
-
-
-@dataclass(frozen=True)
-class Contributions:
-    """Per-row SHAP values of one matrix: ``values.sum(axis=1) + bias == margin``."""
-
-    columns: tuple[str, ...]
-    values: np.ndarray
-    bias: np.ndarray
-
-    @property
-    def margin(self) -> np.ndarray:
-        """The model margin (log-odds) the contributions add up to."""
-        return np.asarray(self.values.sum(axis=1, dtype=np.float64) + self.bias)
-
-
-def compute_contributions(
-    bundle: ScoringModel, df: pd.DataFrame, dmatrix: xgb.DMatrix | None = None
-) -> Contributions:
-    """Exact TreeSHAP contributions for every row of ``df`` through the bundle's preprocessing.
-
-    Invariant: one output row per input row, in order; one column per model feature (the
-    preprocessor keeps categoricals native, so matrix columns are the bundle's features).
-    """
-    dmatrix = bundle.prepare_matrix(df) if dmatrix is None else dmatrix
-    raw = np.asarray(bundle.booster.predict(dmatrix, pred_contribs=True), dtype=np.float64)
-    columns = tuple(dmatrix.feature_names or ())
-    if raw.ndim != 2 or len(columns) != raw.shape[1] - 1:
-        raise ValueError(f"contribution matrix of shape {raw.shape} for {len(columns)} columns")
-    return Contributions(columns=columns, values=raw[:, :-1], bias=raw[:, -1])
-
-
-def source_features(columns: Sequence[str], features: Sequence[str]) -> dict[str, str]:
-    """Map each matrix column to the feature it came from (one-hot levels fold to their source).
-
-    An exact name maps to itself; else the longest feature name that prefixes the column
-    followed by a separator (``metro_area=NYC`` -> ``metro_area``).
-    """
-    by_length = sorted(features, key=len, reverse=True)
-    out: dict[str, str] = {}
-    for col in columns:
-        if col in features:
-            out[col] = col
-        else:
-            out[col] = next(
-                (f for f in by_length if any(col.startswith(f + s) for s in _ONEHOT_SEPARATORS)),
-                col,
-            )
-    return out
-
-
-def fold_contributions(
-    contrib: Contributions,
-    features: Sequence[str],
-    index: pd.Index | None = None,
-) -> pd.DataFrame:
-    """Contributions summed per source feature: one column per feature, in ``features`` order.
-
-    Folding keeps additivity: each row still sums (with the bias) to the margin.
-    """
-    mapping = source_features(contrib.columns, features)
-    sources = list(mapping.values())
-    if len(set(sources)) == len(sources):  # no one-hot levels: folding only renames columns
-        position = {source: k for k, source in enumerate(sources)}
-        order = [f for f in features if f in position]
-        order += sorted(c for c in position if c not in order)
-        values = np.asarray(contrib.values, dtype=np.float64)[:, [position[c] for c in order]]
-        return pd.DataFrame(values + 0.0, columns=order, index=index)  # as a sum: -0.0 -> 0.0
-    frame = pd.DataFrame(contrib.values, columns=list(contrib.columns), index=index)
-    folded = frame.T.groupby(pd.Series(mapping)).sum().T
-    order = [f for f in features if f in folded.columns]
-    order += sorted(c for c in folded.columns if c not in order)
-    return folded.reindex(columns=order).astype(np.float64)
 
 
 def lead_drivers(
@@ -370,13 +292,13 @@ def explain_model(
     reports_dir = Path(reports_dir)
     version = bundle.version
     report = progress or no_progress
-    # 1. exact contributions, folded to source features; additivity check against the margin
-    #    (one preprocessing pass: the margin is predicted from the same matrix)
+    # 1. exact contributions, folded to source features, and every row's drivers; additivity
+    #    check against the margin (predicted from the same matrix, chunk by chunk; a chunk's
+    #    drivers are assembled while the next chunk's contributions compute)
     report("exact TreeSHAP contributions", 0.0)
-    dmatrix = bundle.prepare_matrix(df)
-    contrib = compute_contributions(bundle, df, dmatrix)
-    folded = fold_contributions(contrib, list(bundle.features), df.index)
-    margin = np.asarray(bundle.predict_margin(df, dmatrix), dtype=np.float64)
+    done = explain_rows(bundle, df, catalog, score_cfg, bundle.predict_margin)
+    contrib, folded, drivers = done.contributions, done.folded, done.drivers
+    margin = np.asarray(done.predicted, dtype=np.float64)
     max_err = float(np.max(np.abs(folded.sum(axis=1).to_numpy() + contrib.bias - margin)))
     # 2. global importance and its plot
     report("global importance", 0.3)
@@ -388,9 +310,8 @@ def explain_model(
         folded.iloc[shown], df.iloc[shown], importance, reports_dir / "shap_summary.png",
         top_n=top_n_plot,
     )  # fmt: skip
-    # 3. per-lead drivers
+    # 3. per-lead drivers (assembled in step 1)
     report("per-lead drivers", 0.4)
-    drivers = driver_columns(folded, df, catalog, score_cfg)
     paths["drivers"] = _write_drivers(df, drivers, reports_dir / "lead_drivers.parquet")
     # 4. comparison with the previous model's ranking
     report("comparison with the reference model", 0.85)

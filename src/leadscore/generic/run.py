@@ -203,7 +203,8 @@ def _train_explain_score(
     override_reason: str | None,
 ) -> None:
     from leadscore.bundle import publish_model
-    from leadscore.explain.shap import compute_contributions, fold_contributions, global_importance
+    from leadscore.explain.contributions import compute_contributions, fold_contributions
+    from leadscore.explain.shap import global_importance
     from leadscore.train.fit import train_model
     from leadscore.validate.contract import build_contract
 

@@ -37,6 +37,7 @@ def monitor_scenario(
         str | None, typer.Option(help="aum_shift | columns_dropped | conversion_drop")
     ] = None,
     drift_day: Annotated[int, typer.Option(min=0)] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the world and the pipeline.")] = 42,
 ) -> None:
     """Synthetic world (optionally drifting), whole pipeline, N days; which alerts fired when."""
     from leadscore.cli import _call, console
@@ -44,7 +45,7 @@ def monitor_scenario(
 
     _call(
         lambda: console.print(
-            run_scenario(workdir, scale, days, drift, drift_day, console=console)
+            run_scenario(workdir, scale, days, drift, drift_day, seed, console=console)
         )
     )
 

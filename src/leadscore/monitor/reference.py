@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 REFERENCE_FILE = "reference.json"
+#: Quantiles kept of the hours from contact to conversion of the training positives.
+DELAY_QUANTILES = 101
 SCORE_FEATURE = "__score__"
 NULL_BIN = "NULL"
 UNSEEN_BIN = "unseen"
@@ -97,6 +99,7 @@ def build_reference(
     segments = labelled[segment_col].astype(object).where(labelled[segment_col].notna(), "Unknown")
     by_segment = labelled.groupby(segments.astype(str))["target"].agg(["mean", "size"])
     top = _top_decile_precision(labelled)
+    delays = conversion_delay_hours(frame)
     return {
         "format": 1,
         "n_rows": len(frame),
@@ -113,7 +116,24 @@ def build_reference(
                 labelled.loc[labelled["set"] == "holdout", "target"].mean()
             ),
         },
+        "conversion_delay_hours": delays,
     }
+
+
+def conversion_delay_hours(frame: pd.DataFrame) -> list[float] | None:
+    """Quantiles (``DELAY_QUANTILES`` evenly spaced levels, 0 to 1) of the hours from contact
+    to conversion of the training positives: how soon the leads that convert do so. None when
+    the frame lacks ``contact_ts``, ``converted_ts`` or ``target``, or has no positive."""
+    if not {"contact_ts", "converted_ts", "target"} <= set(frame.columns):
+        return None
+    pos = frame[frame["target"] == 1]
+    hours = (
+        pd.to_datetime(pos["converted_ts"], utc=True) - pd.to_datetime(pos["contact_ts"], utc=True)
+    ).dt.total_seconds().to_numpy(dtype=float) / 3600.0
+    hours = hours[np.isfinite(hours)]
+    if not len(hours):
+        return None
+    return np.quantile(hours, np.linspace(0, 1, DELAY_QUANTILES)).round(4).tolist()
 
 
 def _top_decile_precision(labelled: pd.DataFrame) -> float | None:

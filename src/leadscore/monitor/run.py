@@ -13,11 +13,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from leadscore.config import Settings
 from leadscore.monitor import rules, store
 from leadscore.monitor.alerts import payload, post_webhook, reconcile
 from leadscore.monitor.reference import REFERENCE_FILE
-from leadscore.monitor.stats import label_free_estimate, realized
+from leadscore.monitor.stats import label_free_estimate, open_probability, realized
 from leadscore.warehouse import Warehouse
 
 
@@ -83,10 +85,25 @@ def last_run_health(wh: Warehouse, as_of: datetime) -> dict[str, Any] | None:
     return json.loads(rows[0]["record"]) if rows else None
 
 
-def performance(wh: Warehouse, cfg: Settings, version: str, as_of: datetime,
-                seed: int) -> tuple[list[rules.Finding], dict[str, Any]]:  # fmt: skip
+def open_probabilities(wh: Warehouse, reference: dict[str, Any], rows: Any) -> np.ndarray:
+    """Each scored lead's chance of converting given what its scoring knew: a daily run scores
+    only leads not converted yet, so its leads' probabilities are conditioned on having stayed
+    open from contact to scoring (:func:`~leadscore.monitor.stats.open_probability`); a batch
+    scoring scores every contacted lead, converted or not, and its leads keep theirs."""
+    p = rows["probability"].to_numpy(dtype=float)
+    daily = rows["run_id"].astype(str).isin(store.daily_run_ids(wh)).to_numpy()
+    open_s = (rows["scored_at"] - rows["contact_ts"]).dt.total_seconds().to_numpy(dtype=float)
+    hours = np.where(daily, open_s / 3600.0, 0.0)
+    return open_probability(p, hours, reference.get("conversion_delay_hours"))
+
+
+def performance(
+    wh: Warehouse, cfg: Settings, version: str, as_of: datetime, seed: int,
+    reference: dict[str, Any],
+) -> tuple[list[rules.Finding], dict[str, Any]]:  # fmt: skip
     """Matured window's positive rate (the latest matured week's reported beside it) and its
-    label-free estimate vs realized figures."""
+    label-free estimate vs realized figures. Expectations use each lead's probability given
+    that it was still open when scored (:func:`open_probabilities`)."""
     m = cfg.monitor
     matured = as_of - timedelta(days=cfg.dataset.label_window_days)
     week = store.matured_scores(wh, cfg, version, matured - timedelta(days=7), matured)
@@ -96,12 +113,14 @@ def performance(wh: Warehouse, cfg: Settings, version: str, as_of: datetime,
     figures: dict[str, Any] = {"matured_until": matured.isoformat(), "n_week": len(week),
                                "n_window": len(win)}  # fmt: skip
     if len(week):
+        expected = float(open_probabilities(wh, reference, week).mean())
         figures["week"] = {"n": len(week), "positive_rate": float(week["y"].mean()),
-                           "expected": float(week["probability"].mean())}  # fmt: skip
+                           "expected": expected}  # fmt: skip
     if len(win):
         p, y = win["probability"].to_numpy(dtype=float), win["y"].to_numpy(dtype=float)
-        findings.append(rules.positive_rate(y, p, m, "matured_window"))
-        est = label_free_estimate(p, seed, m.estimate_draws)
+        p_open = open_probabilities(wh, reference, win)
+        findings.append(rules.positive_rate(y, p_open, m, "matured_window"))
+        est = label_free_estimate(p_open, seed, m.estimate_draws, scores=p)
         figures["estimate_matured"] = {k: v.to_dict() for k, v in est.items()}
         figures["realized"] = realized(y, p)
         top = est["top_decile_precision"].value
@@ -109,17 +128,20 @@ def performance(wh: Warehouse, cfg: Settings, version: str, as_of: datetime,
     return findings, figures
 
 
-def unlabelled_estimate(wh: Warehouse, cfg: Settings, version: str, as_of: datetime,
-                        seed: int) -> dict[str, Any] | None:  # fmt: skip
+def unlabelled_estimate(
+    wh: Warehouse, cfg: Settings, version: str, as_of: datetime, seed: int,
+    reference: dict[str, Any],
+) -> dict[str, Any] | None:  # fmt: skip
     """Label-free estimate for leads whose labels are not in yet (contacted in the last
-    label window)."""
+    label window), each given that it was still open when scored."""
     days = cfg.dataset.label_window_days
     rows = store.matured_scores(wh, cfg, version, as_of - timedelta(days=days), as_of)
     if rows.empty:
         return None
     est = label_free_estimate(
-        rows["probability"].to_numpy(float), seed, cfg.monitor.estimate_draws
-    )
+        open_probabilities(wh, reference, rows), seed, cfg.monitor.estimate_draws,
+        scores=rows["probability"].to_numpy(dtype=float),
+    )  # fmt: skip
     return {"n": len(rows), **{k: v.to_dict() for k, v in est.items()}}
 
 
@@ -145,11 +167,11 @@ def run_monitor(
     weeks = store.window_weeks(m.window_days, store.span_days(wh, as_of), m.min_span_days)
     counts = store.window_counts(wh, as_of, 7 * max(1, weeks))
     findings += rules.feature_drift(reference, counts, m, seed, weeks)
-    perf, figures = performance(wh, cfg, version, as_of, seed)
+    perf, figures = performance(wh, cfg, version, as_of, seed, reference)
     findings += perf
     age = newest_vintage_age_days(wh, as_of)
     findings.append(rules.data_freshness(age, m))
-    figures["estimate_unlabelled"] = unlabelled_estimate(wh, cfg, version, as_of, seed)
+    figures["estimate_unlabelled"] = unlabelled_estimate(wh, cfg, version, as_of, seed, reference)
     figures["psi_window_days"] = 7 * weeks
     figures["expected_holdout"] = reference.get("expected")
     figures["health"] = None if health is None else {

@@ -85,6 +85,21 @@ def detection(alerts: list[dict[str, Any]], drift: str | None, start: datetime) 
     return out
 
 
+def estimate_coverage(reports_dir: Path) -> dict[str, Any]:
+    """On how many monitoring days the realized top-decile precision of the matured window lay
+    inside the label-free estimate's interval (the days with a matured window)."""
+    days = inside = 0
+    for path in sorted((reports_dir / "monitor").glob("monitor_*.json")):
+        figures = json.loads(path.read_text()).get("figures", {})
+        est = (figures.get("estimate_matured") or {}).get("top_decile_precision")
+        real = (figures.get("realized") or {}).get("top_decile_precision")
+        if est is None or real is None:
+            continue
+        days += 1
+        inside += int(est["low"] <= real <= est["high"])
+    return {"days": days, "inside": inside, "share": inside / days if days else None}
+
+
 def run_scenario(
     workdir: Path, scale: float, days: int, drift: str | None = None, drift_day: int = 0,
     seed: int = 42, console: Console | None = None, override_reason: str | None = "scenario",
@@ -109,7 +124,8 @@ def run_scenario(
     assert as_of is not None
     start = as_of + timedelta(days=drift_day)
     result = {"drift": drift, "drift_day": drift_day, "drift_start": start.isoformat(),
-              "scale": scale, "days": days, **detection(alerts, drift, start)}  # fmt: skip
+              "scale": scale, "days": days, "seed": seed, **detection(alerts, drift, start),
+              "estimate_coverage": estimate_coverage(cfg.project.reports_dir)}  # fmt: skip
     path = workdir / "summary.json"
     summary = json.loads(path.read_text()) if path.exists() else {}
     write_json(path, {**summary, "monitor_scenario": result})

@@ -59,23 +59,49 @@ def top_k(n: int, fraction: float = 0.10) -> int:
     return max(1, math.ceil(fraction * n))
 
 
+def open_probability(
+    p: np.ndarray, hours_open: np.ndarray, delay_quantiles: list[float] | None
+) -> np.ndarray:
+    """Chance of converting within the label window for a lead still open ``hours_open`` after
+    contact, from ``p`` (its chance at contact): ``p (1 - F) / (1 - p F)``, where ``F`` is the
+    share of the window's conversions made by then (empirical, from the reference's quantiles
+    of the delay). Daily runs score only leads not converted yet, so the quick converters are
+    never among their scores; ``hours_open`` of 0 (or no quantiles) leaves ``p`` as it is.
+    """
+    p = np.asarray(p, dtype=float)
+    if not delay_quantiles:
+        return p
+    q = np.asarray(delay_quantiles, dtype=float)
+    hours = np.asarray(hours_open, dtype=float)
+    share = np.searchsorted(q, hours, side="right") / len(q)
+    share = np.where(hours > 0, share, 0.0)
+    return p * (1 - share) / (1 - p * share)
+
+
 def label_free_estimate(
-    p: np.ndarray, seed: int, n_draws: int = 500, level: float = 0.90
+    p: np.ndarray,
+    seed: int,
+    n_draws: int = 500,
+    level: float = 0.90,
+    scores: np.ndarray | None = None,
 ) -> dict[str, Estimate]:
     """Confidence-based performance estimation: if the calibrated probabilities are right, the
     labels are Bernoulli(p); draw them ``n_draws`` times and read each metric's distribution.
+    The leads are ranked by ``scores`` (default ``p``): the model's own probabilities when
+    ``p`` has been adjusted (:func:`open_probability`).
 
     Returns ``top_decile_precision``, ``aucpr`` and ``mql_rate``: the mean and the central
     ``level`` interval over the draws.
     """
     p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
+    rank = p if scores is None else np.asarray(scores, dtype=float)
     rng = np.random.default_rng(seed)
-    order = np.argsort(-p, kind="mergesort")
+    order = np.argsort(-rank, kind="mergesort")
     top = order[: top_k(len(p))]
     y = rng.random((n_draws, len(p))) < p
     prec = y[:, top].mean(axis=1)
     rate = y.mean(axis=1)
-    ap = np.array([average_precision(row, p) for row in y if row.any()])
+    ap = np.array([average_precision(row, rank) for row in y if row.any()])
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
 
     def est(v: np.ndarray) -> Estimate:

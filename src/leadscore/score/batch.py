@@ -22,8 +22,7 @@ import pandas as pd
 
 from leadscore.catalog import segment_column
 from leadscore.config import ScoreConfig, Settings
-from leadscore.explain.assemble import driver_columns
-from leadscore.explain.shap import compute_contributions, fold_contributions
+from leadscore.explain.contributions import explain_rows
 from leadscore.faults import crash_point
 from leadscore.io import provenance
 from leadscore.progress import ProgressFn, no_progress
@@ -86,16 +85,17 @@ def score_frame(
     """
     if df.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in _OUT_COLUMNS}, index=df.index)
-    dmatrix = bundle.prepare_matrix(df)  # one matrix for the margin and the contributions
-    proba = np.asarray(bundle.predict_proba(df, dmatrix=dmatrix), dtype=np.float64).reshape(-1)
-    contrib = compute_contributions(bundle, df, dmatrix)
-    folded = fold_contributions(contrib, list(bundle.features), df.index)
-    drivers = driver_columns(folded, df, catalog, cfg)
+    # one matrix per chunk for the probability and the contributions
+    done = explain_rows(
+        bundle, df, catalog, cfg, lambda rows, m: bundle.predict_proba(rows, dmatrix=m)
+    )
+    proba = np.asarray(done.predicted, dtype=np.float64).reshape(-1)
+    drivers = done.drivers
     scores = np.asarray(bundle.score(proba))
     return pd.DataFrame(
         {
             "probability": proba,
-            "margin": contrib.margin,
+            "margin": done.contributions.margin,
             "score": scores.astype(np.int64),
             "bucket": [str(b) for b in bundle.bucket(proba)],
             "tier": [str(t) for t in bundle.tier(proba)],
