@@ -141,9 +141,28 @@ def test_chunked_contributions_and_drivers_equal_one_pass(
     assert np.array_equal(chunked.contributions.bias, whole.contributions.bias)
     assert np.array_equal(chunked.predicted, whole.predicted)
     pd.testing.assert_frame_equal(chunked.folded, whole.folded)
-    assert chunked.drivers == whole.drivers
+    assert (chunked.drivers.texts, chunked.drivers.jsons) == (
+        whole.drivers.texts,
+        whole.drivers.jsons,
+    )
     # and one pass equals the parts it is made of
     margin = bundle.predict_margin(df)
     assert np.array_equal(whole.predicted, margin)
     folded = fold_contributions(compute_contributions(bundle, df), bundle.features, df.index)
-    assert whole.drivers == driver_columns(folded, df, catalog, cfg)
+    one = driver_columns(folded, df, catalog, cfg)
+    assert (whole.drivers.texts, whole.drivers.jsons) == (one.texts, one.jsons)
+
+
+def test_json_numbers_equal_json_dumps() -> None:
+    import json
+
+    from leadscore.explain.assemble import _json_numbers
+
+    rng = np.random.default_rng(8)
+    values = np.concatenate([
+        rng.normal(0, 0.3, 100_000).astype(np.float32).astype(np.float64),
+        10 ** rng.uniform(-8, 20, 100_000) * rng.choice([-1, 1], 100_000),
+        [1e-4, 9.999999999999999e-05, 1e6, 999999.9999999999, 2.0, -0.0, 0.0, 1e16, 5e-324],
+        [np.nan, np.inf, -np.inf],
+    ])  # fmt: skip
+    assert _json_numbers(values).to_pylist() == [json.dumps(v) for v in values.tolist()]

@@ -36,10 +36,21 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DriverColumns:
-    """Per row, in row order: the joined text that fits the field and the structured JSON."""
+    """Per row, in row order: the joined text that fits the field and the structured JSON,
+    as Arrow string arrays (they go to pandas or Parquet without becoming Python objects)."""
 
-    texts: list[str]
-    jsons: list[str]
+    text: pa.Array
+    json: pa.Array
+
+    @property
+    def texts(self) -> list[str]:
+        """The texts as Python strings."""
+        return list(self.text.to_pylist())
+
+    @property
+    def jsons(self) -> list[str]:
+        """The JSON documents as Python strings."""
+        return list(self.json.to_pylist())
 
 
 def rank_drivers(
@@ -195,12 +206,9 @@ def driver_columns(
     items = pc.binary_join_element_wise(
         texts, " (", _hundredths(chosen_values), ")", ""
     )  # "<text> (+0.42)"
-    values = chosen_values.tolist()
-    if np.isfinite(chosen_values).all():  # json.dumps writes a finite float as its repr
-        numbers = list(map(float.__repr__, values))
-    else:
-        numbers = _json_floats(values)
-    entries = pc.binary_join_element_wise('{"contribution":', pa.array(numbers), tails, "")
+    entries = pc.binary_join_element_wise(
+        '{"contribution":', _json_numbers(chosen_values), tails, ""
+    )
     # 3. per row: the line that fits the field (which items fit: decided for all rows at
     #    once), and the JSON; Arrow joins each row's cells (cells are in row order)
     sizes = pc.utf8_length(items).to_numpy()
@@ -212,7 +220,7 @@ def driver_columns(
         _join_rows(entries, rows, is_up, n, ","), "]}", "",
     )  # fmt: skip
     lines = _lines(items, rows, is_up, fits, n, cfg.max_drivers_chars)
-    return DriverColumns(lines.to_pylist(), jsons.to_pylist())
+    return DriverColumns(lines, jsons)
 
 
 def _hundredths(values: np.ndarray) -> pa.Array:
@@ -240,6 +248,24 @@ def _hundredths(values: np.ndarray) -> pa.Array:
     if python.any():
         exact = [format(v, "+.2f") for v in x[python].tolist()]
         out = pc.replace_with_mask(out, pa.array(python), pa.array(exact, pa.string()))
+    return out
+
+
+def _json_numbers(values: np.ndarray) -> pa.Array:
+    """``json.dumps`` of every float, as an Arrow string array.
+
+    Arrow's cast writes the same shortest round-trip digits as Python's ``repr``; the layout
+    is the same for numbers that are not whole and lie in [1e-4, 1e6) (outside, Python uses an
+    exponent where Arrow does not, or the other way round, and Arrow writes 2.0 as "2"). The
+    rest, NaN and the infinities included, are written by ``json.dumps``.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    size = np.abs(x)
+    arrow = np.isfinite(x) & (size >= 1e-4) & (size < 1e6) & (x != np.trunc(x))
+    out = pc.cast(pa.array(x), pa.string())
+    if not arrow.all():
+        rest = _json_floats(x[~arrow].tolist())
+        out = pc.replace_with_mask(out, pa.array(~arrow), pa.array(rest, pa.string()))
     return out
 
 

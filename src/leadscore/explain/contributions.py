@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import xgboost as xgb
 
 from leadscore.config import ScoreConfig
@@ -182,7 +183,8 @@ def _concat(parts: list[ExplainedRows]) -> ExplainedRows:
         bias=np.concatenate([p.contributions.bias for p in parts]),
     )
     drivers = DriverColumns(
-        [t for p in parts for t in p.drivers.texts], [j for p in parts for j in p.drivers.jsons]
+        pa.concat_arrays([p.drivers.text for p in parts]),
+        pa.concat_arrays([p.drivers.json for p in parts]),
     )
     predicted = None if parts[0].predicted is None else np.concatenate(
         [np.asarray(p.predicted) for p in parts]

@@ -396,12 +396,12 @@ def _write_drivers(df: pd.DataFrame, drivers: DriverColumns, path: Path) -> Path
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    # straight to Arrow: a pandas frame of Python strings would be converted to Arrow anyway
+    # the drivers are Arrow arrays already: no pandas frame of Python strings in between
     table = pa.table(
         {
             "lead_id": pa.array(ids, pa.string()),
-            "drivers_text": pa.array(drivers.texts, pa.string()),
-            "drivers_json": pa.array(drivers.jsons, pa.string()),
+            "drivers_text": drivers.text,
+            "drivers_json": drivers.json,
         }
     )
     with atomic_path(path) as tmp:

@@ -99,8 +99,8 @@ def score_frame(
             "score": scores.astype(np.int64),
             "bucket": [str(b) for b in bundle.bucket(proba)],
             "tier": [str(t) for t in bundle.tier(proba)],
-            "drivers_text": drivers.texts,
-            "drivers_json": drivers.jsons,
+            "drivers_text": drivers.text.to_pandas().array,  # pandas' Arrow-backed str
+            "drivers_json": drivers.json.to_pandas().array,
         },
         index=df.index,
     )
