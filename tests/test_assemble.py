@@ -134,12 +134,12 @@ def test_chunked_contributions_and_drivers_equal_one_pass(
 
     bundle, df, catalog = trained_model.bundle, trained_model.frame, trained_model.catalog
     cfg = ScoreConfig()
-    whole = explain_rows(bundle, df, catalog, cfg, bundle.predict_margin, len(df) + 1)
-    chunked = explain_rows(bundle, df, catalog, cfg, bundle.predict_margin, chunk_rows)
+    whole = explain_rows(bundle, df, catalog, cfg, len(df) + 1)
+    chunked = explain_rows(bundle, df, catalog, cfg, chunk_rows)
     assert len(df) > 2 * chunk_rows
     assert np.array_equal(chunked.contributions.values, whole.contributions.values)
     assert np.array_equal(chunked.contributions.bias, whole.contributions.bias)
-    assert np.array_equal(chunked.predicted, whole.predicted)
+    assert np.array_equal(chunked.margin, whole.margin)
     pd.testing.assert_frame_equal(chunked.folded, whole.folded)
     assert (chunked.drivers.texts, chunked.drivers.jsons) == (
         whole.drivers.texts,
@@ -147,7 +147,7 @@ def test_chunked_contributions_and_drivers_equal_one_pass(
     )
     # and one pass equals the parts it is made of
     margin = bundle.predict_margin(df)
-    assert np.array_equal(whole.predicted, margin)
+    assert np.array_equal(whole.margin, margin)
     folded = fold_contributions(compute_contributions(bundle, df), bundle.features, df.index)
     one = driver_columns(folded, df, catalog, cfg)
     assert (whole.drivers.texts, whole.drivers.jsons) == (one.texts, one.jsons)

@@ -5,7 +5,8 @@ the previous chunk into driver texts. Reads a model and a feature frame; writes 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -41,7 +42,10 @@ class Contributions:
 
 
 def compute_contributions(
-    bundle: ScoringModel, df: pd.DataFrame, dmatrix: xgb.DMatrix | None = None
+    bundle: ScoringModel,
+    df: pd.DataFrame,
+    dmatrix: xgb.DMatrix | None = None,
+    booster: xgb.Booster | None = None,
 ) -> Contributions:
     """Exact TreeSHAP contributions for every row of ``df`` through the bundle's preprocessing.
 
@@ -49,7 +53,8 @@ def compute_contributions(
     preprocessor keeps categoricals native, so matrix columns are the bundle's features).
     """
     dmatrix = bundle.prepare_matrix(df) if dmatrix is None else dmatrix
-    raw = np.asarray(bundle.booster.predict(dmatrix, pred_contribs=True), dtype=np.float64)
+    booster = bundle.booster if booster is None else booster  # a copy of it, e.g. one-threaded
+    raw = np.asarray(booster.predict(dmatrix, pred_contribs=True), dtype=np.float64)
     columns = tuple(dmatrix.feature_names or ())
     if raw.ndim != 2 or len(columns) != raw.shape[1] - 1:
         raise ValueError(f"contribution matrix of shape {raw.shape} for {len(columns)} columns")
@@ -101,19 +106,18 @@ def fold_contributions(
 
 #: Rows per chunk of :func:`explain_rows`; a batch no larger runs in one pass on the caller.
 CHUNK_ROWS = 8192
-
-#: A per-chunk prediction beside the contributions, from the chunk's rows and its matrix.
-ChunkPredict = Callable[[pd.DataFrame, xgb.DMatrix], np.ndarray]
+#: Threads computing chunks beside the caller's, each with its own single-threaded booster.
+WORKERS = 2
 
 
 @dataclass(frozen=True)
 class ExplainedRows:
-    """Every row's contributions, folded contributions, drivers and ``predict`` output."""
+    """Every row's contributions, folded contributions, drivers and margin (log-odds)."""
 
     contributions: Contributions
     folded: pd.DataFrame
     drivers: DriverColumns
-    predicted: np.ndarray | None
+    margin: np.ndarray
 
 
 def explain_rows(
@@ -121,39 +125,50 @@ def explain_rows(
     df: pd.DataFrame,
     catalog: Catalog,
     cfg: ScoreConfig,
-    predict: ChunkPredict | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> ExplainedRows:
-    """Contributions, folded contributions and drivers of every row of ``df`` (and
-    ``predict(rows, matrix)`` from the same matrix, when given).
+    """Contributions, folded contributions, drivers and margin of every row of ``df`` (the
+    margin predicted from the same matrix as the contributions).
 
-    XGBoost releases the GIL while it predicts, so a worker thread computes the next chunk's
-    matrix, contributions and prediction while this thread assembles the drivers of the one
-    before. Each row's figures depend on that row alone, so the result equals one pass over
-    all rows exactly.
+    XGBoost releases the GIL while it predicts, so ``WORKERS`` threads compute the next chunks'
+    matrices, contributions and margins while this thread assembles the drivers of the chunk
+    before. Each worker predicts with its own copy of the booster on one thread: the operating
+    system then shares the cores among the three threads, where XGBoost's own threads would
+    wait at every parallel step for the one that shares its core with this thread. Each row's
+    figures depend on that row alone, so the result equals one pass over all rows exactly.
 
     Invariant: one row of each output per row of ``df``, in order.
     """
 
-    def compute(start: int) -> tuple[pd.DataFrame, Contributions, np.ndarray | None]:
+    def compute(
+        start: int, booster: xgb.Booster
+    ) -> tuple[pd.DataFrame, Contributions, np.ndarray]:
         rows = df.iloc[start : start + chunk_rows]
         matrix = bundle.prepare_matrix(rows)
-        contrib = compute_contributions(bundle, rows, matrix)
-        return rows, contrib, None if predict is None else np.asarray(predict(rows, matrix))
+        contrib = compute_contributions(bundle, rows, matrix, booster)
+        return rows, contrib, np.asarray(booster.predict(matrix, output_margin=True))
 
     starts = list(range(0, len(df), chunk_rows)) or [0]
     parts: list[ExplainedRows] = []
     phrases: list[Phrases] = []  # the first chunk's, reused by the later ones
     if len(starts) == 1:
-        parts.append(_explain_chunk(bundle, catalog, cfg, phrases, *compute(0)))
-    else:
-        with ThreadPoolExecutor(1, thread_name_prefix="treeshap") as pool:
-            pending = pool.submit(compute, starts[0])
-            for k in range(len(starts)):
-                done = pending.result()
-                if k + 1 < len(starts):
-                    pending = pool.submit(compute, starts[k + 1])
-                parts.append(_explain_chunk(bundle, catalog, cfg, phrases, *done))
+        parts.append(_explain_chunk(bundle, catalog, cfg, phrases, *compute(0, bundle.booster)))
+        return parts[0]
+    boosters = [bundle.booster.copy() for _ in range(WORKERS)]
+    for booster in boosters:
+        booster.set_param({"nthread": 1})
+    with ThreadPoolExecutor(WORKERS, thread_name_prefix="treeshap") as pool:
+        # chunk k runs on booster k % WORKERS; at most WORKERS chunks are in flight, one per
+        # booster, since chunk k + WORKERS is submitted only once chunk k is done
+        pending = deque(
+            pool.submit(compute, start, boosters[k % WORKERS])
+            for k, start in enumerate(starts[:WORKERS])
+        )
+        for k in range(len(starts)):
+            done = pending.popleft().result()
+            if k + WORKERS < len(starts):
+                pending.append(pool.submit(compute, starts[k + WORKERS], boosters[k % WORKERS]))
+            parts.append(_explain_chunk(bundle, catalog, cfg, phrases, *done))
     return _concat(parts)
 
 
@@ -164,13 +179,13 @@ def _explain_chunk(
     phrases: list[Phrases],
     rows: pd.DataFrame,
     contrib: Contributions,
-    predicted: np.ndarray | None,
+    margin: np.ndarray,
 ) -> ExplainedRows:
     folded = fold_contributions(contrib, list(bundle.features), rows.index)
     if not phrases:
         phrases.append(Phrases([str(c) for c in folded.columns], catalog))
     drivers = driver_columns(folded, rows, catalog, cfg, phrases[0])
-    return ExplainedRows(contrib, folded, drivers, predicted)
+    return ExplainedRows(contrib, folded, drivers, margin)
 
 
 def _concat(parts: list[ExplainedRows]) -> ExplainedRows:
@@ -186,8 +201,6 @@ def _concat(parts: list[ExplainedRows]) -> ExplainedRows:
         pa.concat_arrays([p.drivers.text for p in parts]),
         pa.concat_arrays([p.drivers.json for p in parts]),
     )
-    predicted = None if parts[0].predicted is None else np.concatenate(
-        [np.asarray(p.predicted) for p in parts]
-    )  # fmt: skip
+    margin = np.concatenate([p.margin for p in parts])
     folded = pd.concat([p.folded for p in parts])
-    return ExplainedRows(contributions, folded, drivers, predicted)
+    return ExplainedRows(contributions, folded, drivers, margin)

@@ -296,9 +296,9 @@ def explain_model(
     #    check against the margin (predicted from the same matrix, chunk by chunk; a chunk's
     #    drivers are assembled while the next chunk's contributions compute)
     report("exact TreeSHAP contributions", 0.0)
-    done = explain_rows(bundle, df, catalog, score_cfg, bundle.predict_margin)
+    done = explain_rows(bundle, df, catalog, score_cfg)
     contrib, folded, drivers = done.contributions, done.folded, done.drivers
-    margin = np.asarray(done.predicted, dtype=np.float64)
+    margin = np.asarray(done.margin, dtype=np.float64)
     max_err = float(np.max(np.abs(folded.sum(axis=1).to_numpy() + contrib.bias - margin)))
     # 2. global importance and its plot
     report("global importance", 0.3)

@@ -85,11 +85,9 @@ def score_frame(
     """
     if df.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in _OUT_COLUMNS}, index=df.index)
-    # one matrix per chunk for the probability and the contributions
-    done = explain_rows(
-        bundle, df, catalog, cfg, lambda rows, m: bundle.predict_proba(rows, dmatrix=m)
-    )
-    proba = np.asarray(done.predicted, dtype=np.float64).reshape(-1)
+    # one matrix per chunk for the margin and the contributions
+    done = explain_rows(bundle, df, catalog, cfg)
+    proba = np.asarray(bundle.proba_from_margin(df, done.margin), dtype=np.float64).reshape(-1)
     drivers = done.drivers
     scores = np.asarray(bundle.score(proba))
     return pd.DataFrame(
