@@ -166,3 +166,14 @@ def test_json_numbers_equal_json_dumps() -> None:
         [np.nan, np.inf, -np.inf],
     ])  # fmt: skip
     assert _json_numbers(values).to_pylist() == [json.dumps(v) for v in values.tolist()]
+
+
+def test_float_columns_with_missing_whole_and_odd_values_give_the_same_words_and_json() -> None:
+    names = ["AUM_per_IARep", "a_plain", "b_quote\\"]  # a catalog unit, none, a name to escape
+    rng = np.random.default_rng(9)
+    contrib = pd.DataFrame(rng.normal(0, 0.3, (40, 3)), columns=names)
+    odd = [np.nan, np.inf, -np.inf, -0.0, 0.0, 3.0, 1e-7, 2.5e6, 1234567.25, 0.5]
+    df = pd.DataFrame({name: np.resize(odd, 40) * (k + 1) for k, name in enumerate(names)})
+    cfg = ScoreConfig(drivers_positive=2, drivers_negative=1, max_drivers_chars=255)
+    fast = driver_columns(contrib, df, load_catalog(), cfg)
+    assert (fast.texts, fast.jsons) == _one_row_at_a_time(contrib, df, cfg)

@@ -100,18 +100,30 @@ class Phrases:
         tail = f',"feature":{self.features[j]},"text":{_json_text(text)},'
         return text, tail + f'"value":{_json_scalar(value)}}}'
 
-    def plain_floats(self, j: int, values: list[float]) -> list[tuple[str, str]]:
+    def plain_floats(self, j: int, values: np.ndarray) -> list[tuple[str, str]]:
         """:meth:`build` of plain floats of a column whose ``plain`` flag is set: the same
         words (``driver_text`` -> ``format_value`` for a float) without choosing the unit's
-        rendering again for every value."""
+        rendering again for every value; the JSON around them is joined by Arrow."""
         label, unit = self.labels[j]
         render = number_formatter(unit)
-        prefix, head = f"{label}: ", f',"feature":{self.features[j]},"text":'
-        out = []
-        for x in values:
-            text = prefix + (render(x) if x == x else "unknown")  # NaN is missing
-            out.append((text, f'{head}{_json_text(text)},"value":{_json_scalar(x)}}}'))
-        return out
+        prefix = f"{label}: "
+        shown = [render(x) if x == x else "unknown" for x in values.tolist()]  # NaN: missing
+        texts = [prefix + x for x in shown]
+        # JSON escapes character by character, so the text's JSON is the prefix's, escaped
+        # once, then each number's (a number in words needs no escape unless its unit does)
+        joined = "".join(shown)
+        escaped = shown if _json_text(joined)[1:-1] == joined else [
+            _json_text(x)[1:-1] for x in shown
+        ]  # fmt: skip
+        tails = pc.binary_join_element_wise(
+            f',"feature":{self.features[j]},"text":{_json_text(prefix)[:-1]}',
+            pa.array(escaped, pa.string()),
+            '","value":',
+            _json_numbers(values, finite_only=True),
+            "}",
+            "",
+        )
+        return list(zip(texts, tails.to_pylist(), strict=True))
 
     def column(
         self, j: int, cells: np.ndarray, floats: np.ndarray | None
@@ -126,7 +138,7 @@ class Phrases:
             known, keys = self.by_bits[j], bits.tolist()
             new = [i for i, key in enumerate(keys) if key not in known]
             if new and self.plain[j]:
-                built = self.plain_floats(j, floats[first[new]].tolist())
+                built = self.plain_floats(j, floats[first[new]])
             else:
                 built = [self.build(j, cells[first[i]]) for i in new]
             known.update(zip([keys[i] for i in new], built, strict=True))
@@ -251,8 +263,9 @@ def _hundredths(values: np.ndarray) -> pa.Array:
     return out
 
 
-def _json_numbers(values: np.ndarray) -> pa.Array:
-    """``json.dumps`` of every float, as an Arrow string array.
+def _json_numbers(values: np.ndarray, finite_only: bool = False) -> pa.Array:
+    """``json.dumps`` of every float, as an Arrow string array (``finite_only``: NaN and the
+    infinities as ``null``, as :func:`_json_scalar` writes a driver's value).
 
     Arrow's cast writes the same shortest round-trip digits as Python's ``repr``; the layout
     is the same for numbers that are not whole and lie in [1e-4, 1e6) (outside, Python uses an
@@ -265,6 +278,9 @@ def _json_numbers(values: np.ndarray) -> pa.Array:
     out = pc.cast(pa.array(x), pa.string())
     if not arrow.all():
         rest = _json_floats(x[~arrow].tolist())
+        if finite_only:
+            finite = np.isfinite(x[~arrow]).tolist()
+            rest = [r if ok else "null" for r, ok in zip(rest, finite, strict=True)]
         out = pc.replace_with_mask(out, pa.array(~arrow), pa.array(rest, pa.string()))
     return out
 

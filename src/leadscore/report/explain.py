@@ -43,11 +43,14 @@ def plot_shap_summary(
     if len(rows) > _MAX_POINTS:
         rows = np.sort(rng.choice(rows, _MAX_POINTS, replace=False))
     fig, ax = plt.subplots(figsize=(9, 0.32 * max(len(top), 4) + 1.5))
+    xs, ys, colours = [], [], []  # one collection for every dot: drawn in one pass
     for pos, feature in enumerate(reversed(top)):
-        shap = folded[feature].to_numpy()[rows]
-        colour = _colour_values(values, feature, rows)
-        y = pos + rng.uniform(-0.3, 0.3, size=len(rows))
-        ax.scatter(shap, y, c=colour, cmap="coolwarm", vmin=0, vmax=1, s=6, alpha=0.7)
+        xs.append(folded[feature].to_numpy()[rows])
+        colours.append(_colour_values(values, feature, rows))
+        ys.append(pos + rng.uniform(-0.3, 0.3, size=len(rows)))
+    if top:
+        ax.scatter(np.concatenate(xs), np.concatenate(ys), c=np.concatenate(colours),
+                   cmap="coolwarm", vmin=0, vmax=1, s=6, alpha=0.7)  # fmt: skip
     ax.axvline(0, color="black", lw=0.6)
     ax.set_yticks(range(len(top)))
     ax.set_yticklabels(list(reversed(top)), fontsize=8)
