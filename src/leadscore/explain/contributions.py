@@ -105,7 +105,7 @@ def fold_contributions(
 
 
 #: Rows per chunk of :func:`explain_rows`; a batch no larger runs in one pass on the caller.
-CHUNK_ROWS = 8192
+CHUNK_ROWS = 4096
 #: Threads computing chunks beside the caller's, each with its own single-threaded booster.
 WORKERS = 2
 
@@ -125,7 +125,8 @@ def explain_rows(
     df: pd.DataFrame,
     catalog: Catalog,
     cfg: ScoreConfig,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
+    workers: int | None = None,
 ) -> ExplainedRows:
     """Contributions, folded contributions, drivers and margin of every row of ``df`` (the
     margin predicted from the same matrix as the contributions).
@@ -139,35 +140,40 @@ def explain_rows(
 
     Invariant: one row of each output per row of ``df``, in order.
     """
+    size, n_workers = chunk_rows or CHUNK_ROWS, workers or WORKERS
 
     def compute(
         start: int, booster: xgb.Booster
     ) -> tuple[pd.DataFrame, Contributions, np.ndarray]:
-        rows = df.iloc[start : start + chunk_rows]
+        rows = df.iloc[start : start + size]
         matrix = bundle.prepare_matrix(rows)
         contrib = compute_contributions(bundle, rows, matrix, booster)
         return rows, contrib, np.asarray(booster.predict(matrix, output_margin=True))
 
-    starts = list(range(0, len(df), chunk_rows)) or [0]
+    starts = list(range(0, len(df), size)) or [0]
     parts: list[ExplainedRows] = []
     phrases: list[Phrases] = []  # the first chunk's, reused by the later ones
     if len(starts) == 1:
         parts.append(_explain_chunk(bundle, catalog, cfg, phrases, *compute(0, bundle.booster)))
         return parts[0]
-    boosters = [bundle.booster.copy() for _ in range(WORKERS)]
-    for booster in boosters:
+    boosters = (
+        [bundle.booster] if n_workers == 1 else [bundle.booster.copy() for _ in range(n_workers)]
+    )
+    for booster in boosters if n_workers > 1 else ():
         booster.set_param({"nthread": 1})
-    with ThreadPoolExecutor(WORKERS, thread_name_prefix="treeshap") as pool:
-        # chunk k runs on booster k % WORKERS; at most WORKERS chunks are in flight, one per
-        # booster, since chunk k + WORKERS is submitted only once chunk k is done
+    with ThreadPoolExecutor(n_workers, thread_name_prefix="treeshap") as pool:
+        # chunk k runs on booster k % n_workers; at most `n_workers` chunks are in flight, one per
+        # booster, since chunk k + n_workers is submitted only once chunk k is done
         pending = deque(
-            pool.submit(compute, start, boosters[k % WORKERS])
-            for k, start in enumerate(starts[:WORKERS])
+            pool.submit(compute, start, boosters[k % n_workers])
+            for k, start in enumerate(starts[:n_workers])
         )
         for k in range(len(starts)):
             done = pending.popleft().result()
-            if k + WORKERS < len(starts):
-                pending.append(pool.submit(compute, starts[k + WORKERS], boosters[k % WORKERS]))
+            if k + n_workers < len(starts):
+                pending.append(
+                    pool.submit(compute, starts[k + n_workers], boosters[k % n_workers])
+                )
             parts.append(_explain_chunk(bundle, catalog, cfg, phrases, *done))
     return _concat(parts)
 
