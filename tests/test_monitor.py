@@ -204,3 +204,27 @@ def test_estimate_coverage_counts_the_days_the_realized_figure_fell_inside(
         }  # fmt: skip
         (folder / f"monitor_2025110{i}.json").write_text(json.dumps({"figures": figures}))
     assert estimate_coverage(tmp_path) == {"days": 3, "inside": 2, "share": 2 / 3}
+
+
+def test_truth_coverage_with_the_models_own_probabilities_equals_the_estimates(
+    project: Path, tmp_path: Path
+) -> None:
+    """Handed the model's probabilities as the "truth", the truth interval is the estimate's
+    interval, so both coverages agree day by day."""
+    from leadscore.monitor.scenarios import estimate_coverage, truth_coverage
+
+    cfg = load_settings(project / "leadscore.toml")
+    wh = open_warehouse(cfg.warehouse)
+    try:
+        scores = wh.query(
+            "SELECT lead_id, probability FROM lead_scores "
+            f"WHERE model_version = '{latest_bundle_path(cfg).name}'"
+        ).to_pandas()
+    finally:
+        wh.close()
+    truth = scores.rename(columns={"lead_id": "Id", "probability": "true_probability"})
+    truth.iloc[: len(truth) // 2].to_csv(tmp_path / "lead_truth.csv", index=False)
+    truth.iloc[len(truth) // 2 :].to_csv(tmp_path / "future_truth.csv", index=False)
+    expected = estimate_coverage(cfg.project.reports_dir)
+    assert expected["days"] > 0
+    assert truth_coverage(cfg, tmp_path) == expected

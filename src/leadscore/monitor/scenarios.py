@@ -100,6 +100,55 @@ def estimate_coverage(reports_dir: Path) -> dict[str, Any]:
     return {"days": days, "inside": inside, "share": inside / days if days else None}
 
 
+def truth_coverage(cfg: Settings, truth_dir: Path) -> dict[str, Any]:
+    """:func:`estimate_coverage` with the generating truth's probabilities in place of the
+    model's (a synthetic world knows them): the same interval, made the same way from the same
+    leads, ranked by the model. How often the realized figure falls inside it says how much of
+    a miss is the luck of the labels rather than the model."""
+    import pandas as pd
+
+    from leadscore.monitor.run import load_reference, open_probabilities
+    from leadscore.monitor.stats import label_free_estimate
+    from leadscore.pipeline import latest_bundle_path
+
+    truth = (
+        pd.concat(
+            pd.read_csv(truth_dir / name, usecols=["Id", "true_probability"], dtype={"Id": str})
+            for name in ("lead_truth.csv", "future_truth.csv")
+        )
+        .drop_duplicates("Id", keep="last")
+        .set_index("Id")["true_probability"]
+    )
+    bundle = latest_bundle_path(cfg)
+    reference = load_reference(bundle) or {}
+    m, window = cfg.monitor, timedelta(days=cfg.dataset.label_window_days)
+    days = inside = 0
+    wh = open_warehouse(cfg.warehouse)
+    try:
+        for path in sorted((cfg.project.reports_dir / "monitor").glob("monitor_*.json")):
+            record = json.loads(path.read_text())
+            real = ((record.get("figures") or {}).get("realized") or {}).get(
+                "top_decile_precision"
+            )
+            if real is None:
+                continue
+            matured = datetime.fromisoformat(record["as_of"]) - window
+            rows = store.matured_scores(wh, cfg, bundle.name, matured - timedelta(
+                days=m.rate_window_days), matured)  # fmt: skip
+            rows = rows[rows["lead_id"].isin(truth.index)]
+            rows = rows.assign(probability=rows["lead_id"].map(truth).to_numpy(dtype=float),
+                               model=rows["probability"])  # fmt: skip
+            est = label_free_estimate(
+                open_probabilities(wh, reference, rows), cfg.project.global_seed,
+                m.estimate_draws, scores=rows["model"].to_numpy(dtype=float),
+            )["top_decile_precision"]  # fmt: skip
+            days += 1
+            inside += int(est.low <= real <= est.high)
+    finally:
+        wh.close()
+    return {"days": days, "inside": inside, "share": inside / days if days else None}
+
+
 def run_scenario(
     workdir: Path, scale: float, days: int, drift: str | None = None, drift_day: int = 0,
     seed: int = 42, console: Console | None = None, override_reason: str | None = "scenario",
@@ -126,6 +175,8 @@ def run_scenario(
     result = {"drift": drift, "drift_day": drift_day, "drift_start": start.isoformat(),
               "scale": scale, "days": days, "seed": seed, **detection(alerts, drift, start),
               "estimate_coverage": estimate_coverage(cfg.project.reports_dir)}  # fmt: skip
+    if drift is None:  # a drifting world's truth is not the model's target after the drift
+        result["truth_coverage"] = truth_coverage(cfg, workdir / "raw" / "truth")
     path = workdir / "summary.json"
     summary = json.loads(path.read_text()) if path.exists() else {}
     write_json(path, {**summary, "monitor_scenario": result})
