@@ -188,50 +188,73 @@ def _json_scalar(value: object) -> str:
     return json.dumps(value, default=str)
 
 
+@dataclass(frozen=True)
+class DriverCells:
+    """The cells that become a batch's drivers, chosen by NumPy alone (no Python objects, so
+    a worker thread can choose them while another thread holds the GIL): each chosen cell's
+    row, slot (positives first, strongest first) and column, and its contribution written
+    two ways."""
+
+    names: list[str]
+    n_rows: int
+    keep: np.ndarray
+    rows: np.ndarray
+    slots: np.ndarray
+    cols: np.ndarray
+    signed: pa.Array  # "+0.42"
+    numbers: pa.Array  # the contribution as JSON
+
+
+def driver_cells(folded: pd.DataFrame, cfg: ScoreConfig) -> DriverCells:
+    """Each row's driver cells: its strongest ``drivers_positive`` positive contributions,
+    then its strongest ``drivers_negative`` negative ones."""
+    names = [str(c) for c in folded.columns]
+    contrib = folded.to_numpy(dtype=float)
+    n_pos, n_neg = cfg.drivers_positive, cfg.drivers_negative
+    up, down = rank_drivers(contrib, names, n_pos, n_neg)
+    candidates = np.concatenate([up, down], axis=1)
+    chosen = np.take_along_axis(contrib, candidates, axis=1)
+    keep = np.concatenate([chosen[:, :n_pos] > 0, chosen[:, n_pos:] < 0], axis=1)
+    rows, slots = np.nonzero(keep)
+    cols = candidates[rows, slots]
+    values = contrib[rows, cols]
+    return DriverCells(names, len(contrib), keep, rows, slots, cols, _hundredths(values),
+                       _json_numbers(values))  # fmt: skip
+
+
 def driver_columns(
     folded: pd.DataFrame,
     df: pd.DataFrame,
     catalog: Catalog,
     cfg: ScoreConfig,
     phrases: Phrases | None = None,
+    cells: DriverCells | None = None,
 ) -> DriverColumns:
     """Every row's drivers text and JSON (as ``drivers_text`` / ``drivers_json`` are stored).
-    ``phrases``: the phrases of earlier chunks of the same batch, reused and added to.
+    ``phrases``: the phrases of earlier chunks of the same batch, reused and added to;
+    ``cells``: :func:`driver_cells` of ``folded``, when already chosen.
 
     Invariant: one entry per row of ``folded``, in order; ``df`` holds the same rows.
     """
-    names = [str(c) for c in folded.columns]
-    if phrases is None or phrases.names != names:
-        phrases = Phrases(names, catalog)
-    contrib = folded.to_numpy(dtype=float)
-    n_pos, n_neg = cfg.drivers_positive, cfg.drivers_negative
-    up, down = rank_drivers(contrib, names, n_pos, n_neg)
-    # 1. the driver cells, row by row: a row's positives (strongest first), then its negatives
-    candidates = np.concatenate([up, down], axis=1)
-    chosen = np.take_along_axis(contrib, candidates, axis=1)
-    keep = np.concatenate([chosen[:, :n_pos] > 0, chosen[:, n_pos:] < 0], axis=1)
-    rows, slots = np.nonzero(keep)
-    cols = candidates[rows, slots]
-    # 2. words and JSON of each cell, built once per distinct value of a column
-    texts, tails = _cell_phrases(phrases, folded, df, rows, cols)
-    chosen_values = contrib[rows, cols]
-    items = pc.binary_join_element_wise(
-        texts, " (", _hundredths(chosen_values), ")", ""
-    )  # "<text> (+0.42)"
-    entries = pc.binary_join_element_wise(
-        '{"contribution":', _json_numbers(chosen_values), tails, ""
-    )
-    # 3. per row: the line that fits the field (which items fit: decided for all rows at
-    #    once), and the JSON; Arrow joins each row's cells (cells are in row order)
+    c = driver_cells(folded, cfg) if cells is None else cells
+    if phrases is None or phrases.names != c.names:
+        phrases = Phrases(c.names, catalog)
+    # words and JSON of each cell, built once per distinct value of a column
+    texts, tails = _cell_phrases(phrases, folded, df, c.rows, c.cols)
+    items = pc.binary_join_element_wise(texts, " (", c.signed, ")", "")  # "<text> (+0.42)"
+    entries = pc.binary_join_element_wise('{"contribution":', c.numbers, tails, "")
+    # per row: the line that fits the field (which items fit: decided for all rows at once),
+    # and the JSON; Arrow joins each row's cells (cells are in row order)
+    n_pos = cfg.drivers_positive
     sizes = pc.utf8_length(items).to_numpy()
-    fits = _fitting(keep, rows, slots, sizes, n_pos, cfg.max_drivers_chars)[rows, slots]
-    is_up = slots < n_pos
-    n = len(contrib)
+    fits = _fitting(c.keep, c.rows, c.slots, sizes, n_pos, cfg.max_drivers_chars)
+    fits = fits[c.rows, c.slots]
+    is_up = c.slots < n_pos
     jsons = pc.binary_join_element_wise(
-        '{"negative":[', _join_rows(entries, rows, ~is_up, n, ","), '],"positive":[',
-        _join_rows(entries, rows, is_up, n, ","), "]}", "",
+        '{"negative":[', _join_rows(entries, c.rows, ~is_up, c.n_rows, ","), '],"positive":[',
+        _join_rows(entries, c.rows, is_up, c.n_rows, ","), "]}", "",
     )  # fmt: skip
-    lines = _lines(items, rows, is_up, fits, n, cfg.max_drivers_chars)
+    lines = _lines(items, c.rows, is_up, fits, c.n_rows, cfg.max_drivers_chars)
     return DriverColumns(lines, jsons)
 
 

@@ -17,7 +17,13 @@ import pyarrow as pa
 import xgboost as xgb
 
 from leadscore.config import ScoreConfig
-from leadscore.explain.assemble import DriverColumns, Phrases, driver_columns
+from leadscore.explain.assemble import (
+    DriverCells,
+    DriverColumns,
+    Phrases,
+    driver_cells,
+    driver_columns,
+)
 
 if TYPE_CHECKING:
     from leadscore.catalog import Catalog
@@ -132,29 +138,30 @@ def explain_rows(
     margin predicted from the same matrix as the contributions).
 
     XGBoost releases the GIL while it predicts, so ``WORKERS`` threads compute the next chunks'
-    matrices, contributions and margins while this thread assembles the drivers of the chunk
-    before. Each worker predicts with its own copy of the booster on one thread: the operating
-    system then shares the cores among the three threads, where XGBoost's own threads would
-    wait at every parallel step for the one that shares its core with this thread. Each row's
-    figures depend on that row alone, so the result equals one pass over all rows exactly.
+    matrices, contributions, margins and driver cells (NumPy and Arrow, which release the GIL
+    too) while this thread puts the chunk before into words. Each worker predicts with its own
+    copy of the booster on one thread: the operating system then shares the cores among the
+    three threads, where XGBoost's own threads would wait at every parallel step for the one
+    that shares its core with this thread. Each row's figures depend on that row alone, so the
+    result equals one pass over all rows exactly.
 
     Invariant: one row of each output per row of ``df``, in order.
     """
     size, n_workers = chunk_rows or CHUNK_ROWS, workers or WORKERS
 
-    def compute(
-        start: int, booster: xgb.Booster
-    ) -> tuple[pd.DataFrame, Contributions, np.ndarray]:
+    def compute(start: int, booster: xgb.Booster) -> _Chunk:
         rows = df.iloc[start : start + size]
         matrix = bundle.prepare_matrix(rows)
         contrib = compute_contributions(bundle, rows, matrix, booster)
-        return rows, contrib, np.asarray(booster.predict(matrix, output_margin=True))
+        margin = np.asarray(booster.predict(matrix, output_margin=True))
+        folded = fold_contributions(contrib, list(bundle.features), rows.index)
+        return _Chunk(rows, contrib, margin, folded, driver_cells(folded, cfg))
 
     starts = list(range(0, len(df), size)) or [0]
     parts: list[ExplainedRows] = []
     phrases: list[Phrases] = []  # the first chunk's, reused by the later ones
     if len(starts) == 1:
-        parts.append(_explain_chunk(bundle, catalog, cfg, phrases, *compute(0, bundle.booster)))
+        parts.append(_explain_chunk(catalog, cfg, phrases, compute(0, bundle.booster)))
         return parts[0]
     boosters = (
         [bundle.booster] if n_workers == 1 else [bundle.booster.copy() for _ in range(n_workers)]
@@ -174,24 +181,29 @@ def explain_rows(
                 pending.append(
                     pool.submit(compute, starts[k + n_workers], boosters[k % n_workers])
                 )
-            parts.append(_explain_chunk(bundle, catalog, cfg, phrases, *done))
+            parts.append(_explain_chunk(catalog, cfg, phrases, done))
     return _concat(parts)
 
 
+@dataclass(frozen=True)
+class _Chunk:
+    """What a worker computes for one chunk: everything but the words."""
+
+    rows: pd.DataFrame
+    contrib: Contributions
+    margin: np.ndarray
+    folded: pd.DataFrame
+    cells: DriverCells
+
+
 def _explain_chunk(
-    bundle: ScoringModel,
-    catalog: Catalog,
-    cfg: ScoreConfig,
-    phrases: list[Phrases],
-    rows: pd.DataFrame,
-    contrib: Contributions,
-    margin: np.ndarray,
+    catalog: Catalog, cfg: ScoreConfig, phrases: list[Phrases], chunk: _Chunk
 ) -> ExplainedRows:
-    folded = fold_contributions(contrib, list(bundle.features), rows.index)
+    """The chunk's drivers in words, with the batch's shared phrases."""
     if not phrases:
-        phrases.append(Phrases([str(c) for c in folded.columns], catalog))
-    drivers = driver_columns(folded, rows, catalog, cfg, phrases[0])
-    return ExplainedRows(contrib, folded, drivers, margin)
+        phrases.append(Phrases(chunk.cells.names, catalog))
+    drivers = driver_columns(chunk.folded, chunk.rows, catalog, cfg, phrases[0], chunk.cells)
+    return ExplainedRows(chunk.contrib, chunk.folded, drivers, chunk.margin)
 
 
 def _concat(parts: list[ExplainedRows]) -> ExplainedRows:

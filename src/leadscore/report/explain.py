@@ -57,6 +57,9 @@ def plot_shap_summary(
     ax.set_xlabel("SHAP value (contribution to log-odds of MQL in 30 days)")
     ax.set_title(f"Top {len(top)} features by mean |SHAP|")
     fig.tight_layout()
+    # tight_layout leaves a placeholder layout engine behind, and savefig then draws the whole
+    # figure once more just to run it; the layout is done, so no engine
+    fig.set_layout_engine(None)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None})
     plt.close(fig)
