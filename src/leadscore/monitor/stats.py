@@ -75,7 +75,8 @@ def open_probability(
     hours = np.asarray(hours_open, dtype=float)
     share = np.searchsorted(q, hours, side="right") / len(q)
     share = np.where(hours > 0, share, 0.0)
-    return p * (1 - share) / (1 - p * share)
+    rest = 1 - p * share  # 0 only for a sure lead past the last conversion: it has no chance
+    return np.divide(p * (1 - share), rest, out=np.zeros_like(p), where=rest > 0)
 
 
 def label_free_estimate(
