@@ -161,13 +161,13 @@ def explain_rows(
     parts: list[ExplainedRows] = []
     phrases: list[Phrases] = []  # the first chunk's, reused by the later ones
     if len(starts) == 1:
-        parts.append(_explain_chunk(catalog, cfg, phrases, compute(0, bundle.booster)))
-        return parts[0]
-    boosters = (
-        [bundle.booster] if n_workers == 1 else [bundle.booster.copy() for _ in range(n_workers)]
-    )
-    for booster in boosters if n_workers > 1 else ():
-        booster.set_param({"nthread": 1})
+        return _explain_chunk(catalog, cfg, phrases, compute(0, bundle.booster))
+    if n_workers == 1:
+        boosters = [bundle.booster]
+    else:  # one-threaded copies: the operating system shares the cores among the threads
+        boosters = [bundle.booster.copy() for _ in range(n_workers)]
+        for booster in boosters:
+            booster.set_param({"nthread": 1})
     with ThreadPoolExecutor(n_workers, thread_name_prefix="treeshap") as pool:
         # chunk k runs on booster k % n_workers; at most `n_workers` chunks are in flight, one per
         # booster, since chunk k + n_workers is submitted only once chunk k is done
