@@ -85,15 +85,15 @@ def last_run_health(wh: Warehouse, as_of: datetime) -> dict[str, Any] | None:
     return json.loads(rows[0]["record"]) if rows else None
 
 
-def open_probabilities(wh: Warehouse, reference: dict[str, Any], rows: Any) -> np.ndarray:
+def open_probabilities(reference: dict[str, Any], rows: Any) -> np.ndarray:
     """Each scored lead's chance of converting given what its scoring knew: a daily run scores
     only leads not converted yet, so its leads' probabilities are conditioned on having stayed
     open from contact to scoring (:func:`~leadscore.monitor.stats.open_probability`); a batch
-    scoring scores every contacted lead, converted or not, and its leads keep theirs."""
-    p = rows["probability"].to_numpy(dtype=float)
-    daily = rows["run_id"].astype(str).isin(store.daily_run_ids(wh)).to_numpy()
+    scoring scores every contacted lead, converted or not, and its leads keep theirs.
+    ``rows``: :func:`~leadscore.monitor.store.matured_scores`."""
     open_s = (rows["scored_at"] - rows["contact_ts"]).dt.total_seconds().to_numpy(dtype=float)
-    hours = np.where(daily, open_s / 3600.0, 0.0)
+    hours = np.where(rows["scored_open"].to_numpy(dtype=bool), open_s / 3600.0, 0.0)
+    p = rows["probability"].to_numpy(dtype=float)
     return open_probability(p, hours, reference.get("conversion_delay_hours"))
 
 
@@ -113,12 +113,12 @@ def performance(
     figures: dict[str, Any] = {"matured_until": matured.isoformat(), "n_week": len(week),
                                "n_window": len(win)}  # fmt: skip
     if len(week):
-        expected = float(open_probabilities(wh, reference, week).mean())
+        expected = float(open_probabilities(reference, week).mean())
         figures["week"] = {"n": len(week), "positive_rate": float(week["y"].mean()),
                            "expected": expected}  # fmt: skip
     if len(win):
         p, y = win["probability"].to_numpy(dtype=float), win["y"].to_numpy(dtype=float)
-        p_open = open_probabilities(wh, reference, win)
+        p_open = open_probabilities(reference, win)
         findings.append(rules.positive_rate(y, p_open, m, "matured_window"))
         est = label_free_estimate(p_open, seed, m.estimate_draws, scores=p)
         figures["estimate_matured"] = {k: v.to_dict() for k, v in est.items()}
@@ -139,7 +139,7 @@ def unlabelled_estimate(
     if rows.empty:
         return None
     est = label_free_estimate(
-        open_probabilities(wh, reference, rows), seed, cfg.monitor.estimate_draws,
+        open_probabilities(reference, rows), seed, cfg.monitor.estimate_draws,
         scores=rows["probability"].to_numpy(dtype=float),
     )  # fmt: skip
     return {"n": len(rows), **{k: v.to_dict() for k, v in est.items()}}

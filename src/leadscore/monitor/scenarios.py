@@ -139,7 +139,7 @@ def truth_coverage(cfg: Settings, truth_dir: Path) -> dict[str, Any]:
             rows = rows.assign(probability=rows["lead_id"].map(truth).to_numpy(dtype=float),
                                model=rows["probability"])  # fmt: skip
             est = label_free_estimate(
-                open_probabilities(wh, reference, rows), cfg.project.global_seed,
+                open_probabilities(reference, rows), cfg.project.global_seed,
                 m.estimate_draws, scores=rows["model"].to_numpy(dtype=float),
             )["top_decile_precision"]  # fmt: skip
             days += 1

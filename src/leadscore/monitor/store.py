@@ -142,13 +142,19 @@ def unbinned_runs(wh: Warehouse, version: str) -> list[tuple[str, datetime]]:
 def matured_scores(
     wh: Warehouse, cfg: Settings, version: str, start: datetime, end: datetime
 ) -> pd.DataFrame:
-    """Main-model scores of leads contacted in ``(start, end]`` (with their scoring time and
-    run) and their label: converted within the label window of contact, as the CRM knows it
-    now."""
+    """Main-model scores of leads contacted in ``(start, end]`` and their label: converted
+    within the label window of contact, as the CRM knows it now. ``scored_open`` says whether
+    a daily run scored the lead (it scores only leads not converted yet)."""
     c = cfg.crm
     days = cfg.dataset.label_window_days
+    scored_open = (
+        'coalesce(s.run_id IN (SELECT run_id FROM "daily_runs"), false)'
+        if wh.table_exists("daily_runs")
+        else "false"
+    )
     return wh.query(
-        f"SELECT s.lead_id, s.contact_ts, s.scored_at, s.run_id, s.probability, s.aum_tier, "
+        f"SELECT s.lead_id, s.contact_ts, s.scored_at, {scored_open} AS scored_open, "
+        "s.probability, s.aum_tier, "
         f'CASE WHEN l."{c.converted_ts_col}" IS NOT NULL AND l."{c.converted_ts_col}" >= '
         f"s.contact_ts AND l.\"{c.converted_ts_col}\" <= s.contact_ts + INTERVAL '{days} days' "
         f'THEN 1 ELSE 0 END AS y FROM "{tables.LEAD_SCORES}" s JOIN "{tables.LEADS}" l '
@@ -166,12 +172,3 @@ def open_alerts(wh: Warehouse) -> pd.DataFrame:
 def all_alerts(wh: Warehouse) -> pd.DataFrame:
     """Every alert ever opened, oldest first."""
     return wh.query(f'SELECT * FROM "{ALERTS}" ORDER BY opened_at, rule, subject').to_pandas()
-
-
-def daily_run_ids(wh: Warehouse) -> set[str]:
-    """Ids of the daily runs (which score only leads not converted yet)."""
-    if not wh.table_exists("daily_runs"):
-        return set()
-    return {
-        str(r["run_id"]) for r in wh.query('SELECT DISTINCT run_id FROM "daily_runs"').to_pylist()
-    }
