@@ -177,3 +177,76 @@ def test_float_columns_with_missing_whole_and_odd_values_give_the_same_words_and
     cfg = ScoreConfig(drivers_positive=2, drivers_negative=1, max_drivers_chars=255)
     fast = driver_columns(contrib, df, load_catalog(), cfg)
     assert (fast.texts, fast.jsons) == _one_row_at_a_time(contrib, df, cfg)
+
+
+_UNITS = ["$M", "$", "%", "share", "years", "firms", None, "score", "$M per client", "index",
+          "yrs", "percentage points", "isodow", "s"]  # fmt: skip
+
+
+@pytest.mark.parametrize("unit", _UNITS)
+def test_numbers_for_a_whole_column_equal_the_one_by_one_rendering(unit: str | None) -> None:
+    """Rounding to tenths, to a whole and to two significant digits decides exact halves as
+    Python does (the binary value, an exact tie to even); thousands separators; money at
+    every suffix; the cases left to Python (tiny, huge, infinite, below $1K)."""
+    from leadscore.explain.drivers import format_numbers, number_formatter
+
+    rng = np.random.default_rng(11)
+    tenths = (np.arange(-20_000, 20_000) + 0.5) / 10  # x.x5 and x.5: on or near a half
+    values = np.concatenate([
+        rng.normal(0, 1, 40_000), rng.normal(0, 300, 40_000),
+        rng.lognormal(0, 7, 40_000) * rng.choice([-1, 1], 40_000),
+        np.round(rng.uniform(-200, 200, 40_000), 2), tenths / 10, tenths, tenths * 1000,
+        np.nextafter(tenths, np.inf), np.nextafter(tenths, -np.inf),
+        rng.integers(-10**9, 10**9, 20_000).astype(float),
+        [0.0, -0.0, np.inf, -np.inf, 0.95, 0.0995, 0.00995, 0.000999, 0.001, 0.125, 0.25,
+         99.95, 999.5, 1000.5, 999_950.0, 949.5, 950.0, 1e15, 1e15 - 1, 2.0**52, 1e300,
+         5e-324, 0.99995e12, 1.25e15, 123_456_789.5],
+    ])  # fmt: skip
+    for scaled in (values, values * 1e-6, values * 1e6):
+        render = number_formatter(unit)
+        expected = [render(v) for v in scaled.tolist()]
+        assert format_numbers(scaled, unit).to_pylist() == expected
+
+
+def test_one_sort_ranks_as_two_stable_sorts_even_with_ties() -> None:
+    rng = np.random.default_rng(12)
+    names = [f"f{i:02d}" for i in rng.permutation(20)]
+    contrib = np.round(rng.normal(0, 1, (30_000, 20)), 1)  # many equal values
+    contrib[rng.random(contrib.shape) < 0.3] = 0.0
+    contrib[rng.random(contrib.shape) < 0.05] = -0.0
+    by_name = np.argsort(np.asarray(names), kind="stable")
+    ordered = contrib[:, by_name]
+    for n_pos, n_neg in [(5, 3), (1, 1), (20, 20), (25, 2), (0, 3)]:
+        up, down = rank_drivers(contrib, names, n_pos, n_neg)
+        assert np.array_equal(up, by_name[np.argsort(-ordered, axis=1, kind="stable")[:, :n_pos]])
+        assert np.array_equal(down, by_name[np.argsort(ordered, axis=1, kind="stable")[:, :n_neg]])
+
+
+def test_phrases_carry_over_chunks_for_object_columns_of_mixed_types() -> None:
+    """A value met in one chunk keeps its words in the next; 1, True and 1.0 stay apart even
+    when a column mixes them; a missing value of each kind keeps its own JSON."""
+    from leadscore.explain.assemble import Phrases, driver_cells
+
+    names = ["mixed", "flag", "state"]
+    contrib = pd.DataFrame(np.tile([[0.3, 0.2, -0.1]], (8, 1)), columns=names)
+    df = pd.DataFrame(
+        {
+            "mixed": [1, True, 1.0, None, 1, True, float("nan"), pd.NA],
+            "flag": [True, False, None, True, False, True, None, False],
+            "state": ["NY", "CA", None, "NY", "TX", "CA", "NY", None],
+        },
+        dtype=object,
+    )
+    cfg = ScoreConfig(drivers_positive=2, drivers_negative=1, max_drivers_chars=255)
+    catalog = load_catalog()
+    expected = _one_row_at_a_time(contrib, df, cfg)
+    phrases = Phrases(names, catalog)
+    texts: list[str] = []
+    jsons: list[str] = []
+    for part in (slice(0, 3), slice(3, 8)):  # the second chunk reuses the first one's phrases
+        folded = contrib.iloc[part]
+        cells = driver_cells(folded, cfg)
+        out = driver_columns(folded, df.iloc[part], catalog, cfg, phrases, cells)
+        texts += out.texts
+        jsons += out.jsons
+    assert (texts, jsons) == expected

@@ -26,7 +26,7 @@ from leadscore.explain.drivers import (
     _priority,
     display_of,
     driver_text,
-    number_formatter,
+    format_numbers,
 )
 
 if TYPE_CHECKING:
@@ -64,21 +64,31 @@ def rank_drivers(
     """
     by_name = np.argsort(np.asarray(names, dtype=str), kind="stable")
     ordered = contrib[:, by_name]
-    up = by_name[np.argsort(-ordered, axis=1, kind="stable")[:, :n_positive]]
-    down = by_name[np.argsort(ordered, axis=1, kind="stable")[:, :n_negative]]
-    return up, down
+    ascending = np.argsort(ordered, axis=1, kind="stable")
+    # the strongest positives are the end of the same order, reversed, but there ties come
+    # in reverse name order: rows with equal values among their top n_positive + 1 (where a
+    # tie could change the choice or its order) are sorted again, descending
+    top = ascending[:, ::-1][:, : n_positive + 1]
+    values = np.take_along_axis(ordered, top, axis=1)
+    tied = np.flatnonzero((values[:, :-1] == values[:, 1:]).any(axis=1))
+    top = np.ascontiguousarray(top[:, :n_positive])
+    if len(tied):
+        top[tied] = np.argsort(-ordered[tied], axis=1, kind="stable")[:, :n_positive]
+    return by_name[top], by_name[ascending[:, :n_negative]]
 
 
 class Phrases:
-    """Each column's phrases, built once per distinct value: (text, JSON tail of the entry).
-    One instance serves every chunk of a batch with the same columns, so a value met again in
-    a later chunk is not phrased again."""
+    """Each column's phrases, built once per distinct value: the text and the rest of the JSON
+    entry after the contribution. One instance serves every chunk of a batch with the same
+    columns, so a value met again in a later chunk is not phrased again."""
 
     def __init__(self, names: Sequence[str], catalog: Catalog) -> None:
         self.names = list(names)
         self.labels = [display_of(catalog, name) for name in names]
-        self.by_bits: list[dict[int, tuple[str, str]]] = [{} for _ in names]
-        self.by_repr: list[dict[tuple[type, str], tuple[str, str]]] = [{} for _ in names]
+        self.books = [_Book() for _ in names]
+        # the store: every phrase made so far, texts and JSON tails, in the order made
+        self._texts: list[pa.Array] = [pa.array([], pa.string())]
+        self._tails: list[pa.Array] = [pa.array([], pa.string())]
         self.features = [json.dumps(name) for name in names]
         # driver_text says "<label>: <value in its unit>" for a number unless the label has a
         # {value} placeholder or the unit makes it a flag: then numbers take the fast path
@@ -100,69 +110,126 @@ class Phrases:
         tail = f',"feature":{self.features[j]},"text":{_json_text(text)},'
         return text, tail + f'"value":{_json_scalar(value)}}}'
 
-    def plain_floats(self, j: int, values: np.ndarray) -> list[tuple[str, str]]:
-        """:meth:`build` of plain floats of a column whose ``plain`` flag is set: the same
-        words (``driver_text`` -> ``format_value`` for a float) without choosing the unit's
-        rendering again for every value; the JSON around them is joined by Arrow."""
-        label, unit = self.labels[j]
-        render = number_formatter(unit)
+    def plain_floats(self, j: int, values: np.ndarray) -> tuple[pa.Array, pa.Array]:
+        """:meth:`build` of floats of a column whose ``plain`` flag is set, as two Arrow
+        arrays: the same words (``driver_text`` -> ``format_value`` for a float, "unknown"
+        for NaN) rendered for the whole column at once, and the JSON around them."""
+        label, _ = self.labels[j]
+        shown = format_numbers(values, self.labels[j][1])
+        missing = np.isnan(values)
+        if missing.any():
+            shown = pc.if_else(pa.array(missing), pa.scalar("unknown"), shown)
         prefix = f"{label}: "
-        shown = [render(x) if x == x else "unknown" for x in values.tolist()]  # NaN: missing
-        texts = [prefix + x for x in shown]
         # JSON escapes character by character, so the text's JSON is the prefix's, escaped
         # once, then each number's (a number in words needs no escape unless its unit does)
-        joined = "".join(shown)
-        escaped = shown if _json_text(joined)[1:-1] == joined else [
-            _json_text(x)[1:-1] for x in shown
-        ]  # fmt: skip
+        escaped = shown
+        if pc.any(pc.match_substring_regex(shown, _ESCAPED)).as_py():
+            escaped = pa.array([_json_text(x)[1:-1] for x in shown.to_pylist()], pa.string())
         tails = pc.binary_join_element_wise(
             f',"feature":{self.features[j]},"text":{_json_text(prefix)[:-1]}',
-            pa.array(escaped, pa.string()),
+            escaped,
             '","value":',
             _json_numbers(values, finite_only=True),
             "}",
             "",
         )
-        return list(zip(texts, tails.to_pylist(), strict=True))
+        return pc.binary_join_element_wise(prefix, shown, ""), tails
 
-    def column(
-        self, j: int, cells: np.ndarray, floats: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Phrases of column ``j`` at ``cells`` (object values) as two object arrays;
-        ``floats`` holds the same values as float64 when the column is float, so distinct
-        values are found by their bits (-0.0 and 0.0 stay apart, as their JSON differs)."""
+    def column(self, j: int, cells: np.ndarray, floats: np.ndarray | None) -> np.ndarray:
+        """Where the phrases of column ``j`` at ``cells`` (object values) are in the store,
+        made where new; ``floats`` holds the same values as float64 when the column is float,
+        so distinct values are found by their bits (-0.0 and 0.0 stay apart, as their JSON
+        differs)."""
+        book = self.books[j]
         if floats is not None:
             bits, first, inverse = np.unique(
                 floats.view(np.int64), return_index=True, return_inverse=True
             )
-            known, keys = self.by_bits[j], bits.tolist()
-            new = [i for i, key in enumerate(keys) if key not in known]
-            if new and self.plain[j]:
-                built = self.plain_floats(j, floats[first[new]])
-            else:
-                built = [self.build(j, cells[first[i]]) for i in new]
-            known.update(zip([keys[i] for i in new], built, strict=True))
-            pairs = [known[key] for key in keys]
-            texts, tails = _objects([b[0] for b in pairs]), _objects([b[1] for b in pairs])
-            return texts[inverse.ravel()], tails[inverse.ravel()]
-        cache = self.by_repr[j]
-        words: list[str] = []
-        rests: list[str] = []
-        for value in cells.tolist():
-            key = (type(value), repr(value))  # repr tells 1 from True and 1 from 1.0
-            hit = cache.get(key)
-            if hit is None:
-                hit = cache[key] = self.build(j, value)
-            words.append(hit[0])
-            rests.append(hit[1])
-        return _objects(words), _objects(rests)
+            new = ~book.has(bits)
+            if new.any():
+                if self.plain[j]:
+                    made = self.plain_floats(j, floats[first[new]])
+                else:
+                    made = _arrays([self.build(j, cells[k]) for k in first[new]])
+                book.add(bits[new], self._store(*made))
+            return book.find(bits)[inverse.ravel()]
+        # distinct values by pandas' hashing when that tells apart exactly what ``repr`` does:
+        # values of one type among bool, int and str (equal ones of mixed types, 1 and True
+        # or 1 and 1.0, would fall together); the missing ones, of any type, one by one
+        codes, uniques = pd.factorize(cells, use_na_sentinel=True)
+        present = codes >= 0
+        if len(set(map(type, cells[present].tolist()))) > 1 or not set(
+            map(type, uniques.tolist())
+        ) <= {bool, int, str}:
+            codes, uniques, present = np.full(len(cells), -1), cells[:0], present & False
+        at = np.asarray([self._position(j, value) for value in uniques.tolist()], np.int64)
+        positions = at[np.maximum(codes, 0)] if len(at) else np.zeros(len(cells), np.int64)
+        for k in np.flatnonzero(~present).tolist():
+            positions[k] = self._position(j, cells[k])
+        return positions
+
+    def take(self, positions: np.ndarray) -> tuple[pa.Array, pa.Array]:
+        """The texts and JSON tails at ``positions`` of the store."""
+        if len(self._texts) > 1:  # the phrases made since the last call join the rest
+            self._texts = [pa.concat_arrays(self._texts)]
+            self._tails = [pa.concat_arrays(self._tails)]
+        where = pa.array(positions, pa.int64())
+        return self._texts[0].take(where), self._tails[0].take(where)
+
+    def _store(self, texts: pa.Array, tails: pa.Array) -> np.ndarray:
+        """Positions of new phrases, added to the store."""
+        start = sum(len(t) for t in self._texts)
+        self._texts.append(texts)
+        self._tails.append(tails)
+        return np.arange(start, start + len(texts), dtype=np.int64)
+
+    def _position(self, j: int, value: object) -> int:
+        """Where the phrases of ``value`` (not a float found by its bits) are, made if new;
+        by type and ``repr`` (``repr`` tells 1 from True and 1.0)."""
+        key = (type(value), repr(value))
+        at = self.books[j].by_repr.get(key)
+        if at is None:
+            at = self.books[j].by_repr[key] = int(self._store(*_arrays([self.build(j, value)]))[0])
+        return at
 
 
-def _objects(items: list[str]) -> np.ndarray:
-    """A 1-d object array of ``items`` (``np.array`` would make a fixed-width string array)."""
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
+#: Characters JSON writes escaped (anything but printable ASCII, a quote or a backslash).
+_ESCAPED = r"[^\x20\x21\x23-\x5b\x5d-\x7e]"
+
+
+class _Book:
+    """Where one column's phrases are in the store: by the bits of a float (sorted, for
+    ``searchsorted``) or by type and ``repr`` of another value."""
+
+    def __init__(self) -> None:
+        self.bits = np.empty(0, np.int64)  # sorted
+        self.at = np.empty(0, np.int64)  # position of each of ``bits``
+        self.by_repr: dict[tuple[type, str], int] = {}
+
+    def has(self, bits: np.ndarray) -> np.ndarray:
+        """Whether each of ``bits`` has its phrases."""
+        if not len(self.bits):
+            return np.zeros(len(bits), dtype=bool)
+        where = np.minimum(np.searchsorted(self.bits, bits), len(self.bits) - 1)
+        return np.asarray(self.bits[where] == bits)
+
+    def find(self, bits: np.ndarray) -> np.ndarray:
+        """Positions of the phrases of ``bits`` (all known)."""
+        return np.asarray(self.at[np.searchsorted(self.bits, bits)])
+
+    def add(self, bits: np.ndarray, at: np.ndarray) -> None:
+        """Where the phrases of new floats with ``bits`` are."""
+        bits = np.concatenate([self.bits, bits])
+        at = np.concatenate([self.at, at])
+        order = np.argsort(bits, kind="stable")
+        self.bits, self.at = bits[order], at[order]
+
+
+def _arrays(built: list[tuple[str, str]]) -> tuple[pa.Array, pa.Array]:
+    return (
+        pa.array([b[0] for b in built], pa.string()),
+        pa.array([b[1] for b in built], pa.string()),
+    )
 
 
 def _json_float(x: float) -> str:
@@ -424,12 +491,14 @@ def _cell_phrases(
 ) -> tuple[pa.Array, pa.Array]:
     """(text, JSON tail) of every cell ``(rows[k], cols[k])``, in that order, as Arrow strings.
 
-    Only the chosen cells become Python objects (a column the frame lacks is all missing).
+    Column by column; only values without phrases yet become Python objects (a column the
+    frame lacks is all missing).
     """
-    texts = _objects([""] * len(rows))
-    tails = _objects([""] * len(rows))
+    by_column = np.argsort(cols, kind="stable")
+    bounds = np.searchsorted(cols[by_column], np.arange(len(folded.columns) + 1))
+    positions = np.zeros(len(rows), dtype=np.int64)
     for j, name in enumerate(folded.columns):
-        at = np.flatnonzero(cols == j)
+        at = by_column[bounds[j] : bounds[j + 1]]
         if not len(at):
             continue
         picked = rows[at]
@@ -438,10 +507,10 @@ def _cell_phrases(
         if column is not None and column.dtype == np.float64:
             floats = np.ascontiguousarray(column.to_numpy()[picked])
         if column is None:
-            cells = np.full(len(at), np.nan, dtype=object)
+            cells = np.full(len(picked), np.nan, dtype=object)
         elif floats is not None and phrases.plain[j]:
             cells = np.empty(0, dtype=object)  # plain floats are phrased from ``floats``
         else:
             cells = column.iloc[picked].to_numpy(dtype=object)
-        texts[at], tails[at] = phrases.column(j, cells, floats)
-    return pa.array(texts, pa.string()), pa.array(tails, pa.string())
+        positions[at] = phrases.column(j, cells, floats)
+    return phrases.take(positions)

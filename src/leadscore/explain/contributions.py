@@ -5,7 +5,8 @@ the previous chunk into driver texts. Reads a model and a feature frame; writes 
 
 from __future__ import annotations
 
-from collections import deque
+import queue
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ def fold_contributions(
 
 
 #: Rows per chunk of :func:`explain_rows`; a batch no larger runs in one pass on the caller.
-CHUNK_ROWS = 4096
+CHUNK_ROWS = 8192
 #: Threads computing chunks beside the caller's, each with its own single-threaded booster.
 WORKERS = 2
 
@@ -162,26 +163,26 @@ def explain_rows(
     phrases: list[Phrases] = []  # the first chunk's, reused by the later ones
     if len(starts) == 1:
         return _explain_chunk(catalog, cfg, phrases, compute(0, bundle.booster))
-    if n_workers == 1:
-        boosters = [bundle.booster]
-    else:  # one-threaded copies: the operating system shares the cores among the threads
-        boosters = [bundle.booster.copy() for _ in range(n_workers)]
-        for booster in boosters:
-            booster.set_param({"nthread": 1})
-    with ThreadPoolExecutor(n_workers, thread_name_prefix="treeshap") as pool:
-        # chunk k runs on booster k % n_workers; at most `n_workers` chunks are in flight, one per
-        # booster, since chunk k + n_workers is submitted only once chunk k is done
-        pending = deque(
-            pool.submit(compute, start, boosters[k % n_workers])
-            for k, start in enumerate(starts[:n_workers])
-        )
-        for k in range(len(starts)):
-            done = pending.popleft().result()
-            if k + n_workers < len(starts):
-                pending.append(
-                    pool.submit(compute, starts[k + n_workers], boosters[k % n_workers])
-                )
-            parts.append(_explain_chunk(catalog, cfg, phrases, done))
+    # one-threaded copies of the booster, one per worker: the operating system shares the
+    # cores among the threads
+    boosters: queue.SimpleQueue[xgb.Booster] = queue.SimpleQueue()
+    for _ in range(n_workers):
+        booster = bundle.booster.copy()
+        booster.set_param({"nthread": 1})
+        boosters.put(booster)
+    own = threading.local()
+
+    def take_booster() -> None:
+        own.booster = boosters.get()
+
+    with ThreadPoolExecutor(
+        n_workers, thread_name_prefix="treeshap", initializer=take_booster
+    ) as pool:
+        # every chunk is queued at once: a worker goes on to the next chunk as soon as it is
+        # done with one, whether or not this thread has put the earlier ones into words
+        pending = [pool.submit(lambda start: compute(start, own.booster), s) for s in starts]
+        for future in pending:
+            parts.append(_explain_chunk(catalog, cfg, phrases, future.result()))
     return _concat(parts)
 
 

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 if TYPE_CHECKING:
     from leadscore.catalog import Catalog
@@ -120,6 +122,8 @@ def number_formatter(unit: str | None) -> Callable[[float], str]:
 
 
 def _day_name(x: float, first: int, names: Sequence[str]) -> str:
+    if not math.isfinite(x):  # no day: said as the code it is
+        return f"day code {_number(x)}"
     idx = round(x) - first
     valid = 0 <= idx < len(names) and x == round(x)
     return names[idx] if valid else f"day code {_number(x)}"
@@ -206,6 +210,165 @@ def _money(dollars: float) -> str:
         if round(d / size, 1) >= 1:
             return f"{sign}${_number(round(d / size, 1))}{suffix}"
     return f"{sign}${d:,.0f}" if float(d).is_integer() else f"{sign}${d:,.2f}"
+
+
+def format_numbers(values: np.ndarray, unit: str | None) -> pa.Array:
+    """``[number_formatter(unit)(x) for x in values]`` for a column of floats: the same texts,
+    as an Arrow string array.
+
+    NumPy rounds and Arrow writes the cases that make up nearly every value: a number shown
+    whole (with thousands separators), with one decimal or with two significant digits below
+    1, and money of $1K and more. The rounding is exact (the exact value decides a half, as
+    Python's formatting does); the rest (below 0.001, below $1K, infinities, a product too
+    near a half) are rendered one by one.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    render = number_formatter(unit)
+    kind = getattr(render, "func", render)
+    keywords = getattr(render, "keywords", {})
+    shown: pa.Array | None = None
+    with np.errstate(over="ignore", invalid="ignore"):  # an infinity is left to Python
+        if kind in (_number, _percent, _number_with_unit):
+            shown, ok = _plain_numbers(x)
+        elif kind is _share:
+            shown, ok = _plain_numbers(100 * x)
+        elif kind is _money:
+            shown, ok = _money_amounts(x)
+        elif kind in (_millions, _millions_per):
+            shown, ok = _money_amounts(x * 1e6)
+    if shown is None:
+        return pa.array([render(v) for v in x.tolist()], pa.string())
+    if kind is _percent or kind is _share:
+        shown = pc.binary_join_element_wise(shown, "%", "")
+    elif kind is _number_with_unit:
+        shown = _with_units(shown, keywords["unit"])
+    elif kind is _millions_per:
+        shown = pc.binary_join_element_wise(shown, " " + keywords["per"], "")
+    if ok.all():
+        return shown
+    rest = [render(v) for v in x[~ok].tolist()]
+    return pc.replace_with_mask(shown, pa.array(~ok), pa.array(rest, pa.string()))
+
+
+def _near_half(scaled: np.ndarray) -> np.ndarray:
+    """Where rounding a product to a whole number may differ from rounding the exact value:
+    the product carries an error of half a unit in its last place, so near a half (or where
+    it is not a finite number held exactly) the exact value is left to Python."""
+    usable = np.isfinite(scaled) & (np.abs(scaled) < 2.0**52)
+    safe = np.where(usable, scaled, 0.0)
+    return ~usable | (np.abs(safe - np.floor(safe) - 0.5) <= 4 * np.spacing(safe))
+
+
+def _tenths(size: np.ndarray) -> np.ndarray:
+    """The exact value of ``size * 10`` rounded to a whole number, an exact half to even, as
+    ``round(size, 1)`` and ``format(size, ".1f")`` round (``size`` >= 0, below 2**48).
+
+    ``size * 10`` is ``size * 8 + size * 2``, two exact products; their float sum plus the
+    error of that sum (Knuth's TwoSum, exact) is the exact product. Only where the float sum
+    is itself a half does the error decide the side.
+    """
+    a, b = size * 8, size * 2
+    total = a + b
+    b_part = total - a
+    error = (a - (total - b_part)) + (b - b_part)
+    low = np.floor(total)
+    half = total - low == 0.5
+    return np.where(half & (error > 0), low + 1, np.where(half & (error < 0), low, np.rint(total)))
+
+
+def _plain_numbers(x: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """:func:`_number` of each value, and which values it is exact for: every finite value
+    but those below 0.001 in size, and the few whose two significant digits (below 1) come
+    from a product too near a half."""
+    size = np.abs(x)
+    finite = np.isfinite(x) & (size < 1e15)
+    whole = finite & (x == np.trunc(x))
+    large = finite & ~whole & (size >= 100)  # "{:,.0f}": rint rounds the exact value
+    middle = finite & ~whole & (size >= 1) & (size < 100)  # "{:.1f}"
+    small = finite & ~whole & (size >= 0.001) & (size < 1)  # "{:.2g}"
+    tenths = _tenths(np.where(middle, size, 0.0))
+    units = np.where(middle, tenths // 10, np.rint(np.where(whole | large, size, 0.0)))
+    # below 1: two significant digits after `zeros` zeros ("0.0012"), the second one shown
+    # when it is not 0; a product that rounds up to 100 gains a digit and is left to Python
+    zeros = np.where(size >= 0.1, 0, np.where(size >= 0.01, 1, 2))
+    scaled = np.where(small, size, 0.0) * 10.0 ** (zeros + 2)
+    digits = np.rint(scaled)
+    first = np.where(small, digits // 10, np.where(middle, tenths % 10, 0))
+    second = np.where(small, digits % 10, 0)
+    ok = whole | large | middle | (small & ~_near_half(scaled) & (digits < 100))
+    shown_first = (middle & (first != 0)) | small
+    decimals = pc.if_else(
+        pa.array(shown_first),
+        pc.binary_join_element_wise(
+            ".",
+            pa.array(np.array(["", "0", "00"])[zeros * small]),
+            pa.array(first.astype(np.int64)).cast(pa.string()),
+            pc.if_else(pa.array(second != 0), pa.array(second.astype(np.int64)).cast(
+                pa.string()), pa.scalar("", pa.string())),
+            "",
+        ),
+        pa.scalar("", pa.string()),
+    )  # fmt: skip
+    signs = pa.array(np.where((x < 0) & ((units != 0) | shown_first), "-", ""))
+    return pc.binary_join_element_wise(signs, _grouped(units), decimals, ""), ok
+
+
+def _money_amounts(dollars: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """:func:`_money` of each amount, and which amounts it is exact for: every finite amount
+    that rounds to at least $1K (those below are written in dollars and cents by Python)."""
+    size = np.where(np.isfinite(dollars), np.abs(dollars), 0.0)
+    chosen = np.zeros(len(size), dtype=bool)
+    tenths = np.zeros(len(size))
+    suffix = np.full(len(size), "", dtype=object)
+    for scale, letter in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        scaled = _tenths(np.minimum(size / scale, 2.0**47))  # round(d / size, 1) * 10
+        here = ~chosen & (scaled >= 10)
+        tenths = np.where(here, scaled, tenths)
+        suffix[here] = letter
+        chosen |= here
+    # _number of tenths / 10: whole, or ",.0f" from 100 on (an exact half rounds to even), or
+    # ".1f" (the digits of the tenths)
+    units, digit = tenths // 10, tenths % 10
+    large = units >= 100
+    units = np.where(large & ((digit > 5) | ((digit == 5) & (units % 2 == 1))), units + 1, units)
+    digit = np.where(large, 0.0, digit)
+    ok = chosen & np.isfinite(dollars) & (size < 1e26)
+    decimals = pc.if_else(
+        pa.array(digit != 0),
+        pc.binary_join_element_wise(".", pa.array(digit.astype(np.int64)).cast(pa.string()), ""),
+        pa.scalar("", pa.string()),
+    )
+    signs = pa.array(np.where(dollars < 0, "-$", "$"))
+    number = pc.binary_join_element_wise(_grouped(units), decimals, "")
+    return pc.binary_join_element_wise(signs, number, pa.array(suffix, pa.string()), ""), ok
+
+
+def _grouped(units: np.ndarray) -> pa.Array:
+    """Whole numbers (below 1e15) with a comma between groups of three digits: ``1,250``;
+    a group with a higher one before it has all three digits."""
+
+    def group(values: np.ndarray, higher: np.ndarray) -> pa.Array:
+        text = pa.array(values % 1000).cast(pa.string())
+        return pc.if_else(pa.array(higher), pc.utf8_lpad(text, 3, "0"), text)
+
+    rest = units.astype(np.int64) // 1000
+    text = group(units.astype(np.int64), rest > 0)
+    while (rest > 0).any():
+        present, values, rest = rest > 0, rest, rest // 1000
+        joined = pc.binary_join_element_wise(group(values, rest > 0), text, ",")
+        text = pc.if_else(pa.array(present), joined, text)
+    return text
+
+
+def _with_units(numbers: pa.Array, unit: str) -> pa.Array:
+    """:func:`_with_unit` of each number shown."""
+    if not unit:
+        return numbers
+    plural = "years" if unit.lower() in {"year", "yrs"} else unit
+    single = _singular(unit)
+    one = pc.is_in(numbers, pa.array(["1", "-1"]))
+    units = pc.if_else(one, f" {single}" if single else "", f" {plural}")
+    return pc.binary_join_element_wise(numbers, units, "")
 
 
 def driver_text(label: str, unit: str | None, value: object) -> str:

@@ -32,25 +32,27 @@ def plot_shap_summary(
     """Beeswarm-style summary of the top ``top_n`` features (one row each, most important on
     top): each dot is a lead's SHAP value, coloured by the lead's feature value (low = blue,
     high = red, grey when not numeric or missing). Written atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     top = importance.head(top_n)["feature"].tolist()
     rng = np.random.default_rng(0)  # jitter and subsample only; fixed for identical plots
     rows = np.arange(len(folded))
     if len(rows) > _MAX_POINTS:
         rows = np.sort(rng.choice(rows, _MAX_POINTS, replace=False))
-    fig, ax = plt.subplots(figsize=(9, 0.32 * max(len(top), 4) + 1.5))
+    # no pyplot: no global figure state, so the plot may be drawn on any thread
+    fig = Figure(figsize=(9, 0.32 * max(len(top), 4) + 1.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     xs, ys, colours = [], [], []  # one collection for every dot: drawn in one pass
     for pos, feature in enumerate(reversed(top)):
         xs.append(folded[feature].to_numpy()[rows])
         colours.append(_colour_values(values, feature, rows))
         ys.append(pos + rng.uniform(-0.3, 0.3, size=len(rows)))
     if top:
+        # dots 4 points across with no outline (an outline is a second pass over every dot)
         ax.scatter(np.concatenate(xs), np.concatenate(ys), c=np.concatenate(colours),
-                   cmap="coolwarm", vmin=0, vmax=1, s=6, alpha=0.7)  # fmt: skip
+                   cmap="coolwarm", vmin=0, vmax=1, s=16, linewidths=0, alpha=0.7)  # fmt: skip
     ax.axvline(0, color="black", lw=0.6)
     ax.set_yticks(range(len(top)))
     ax.set_yticklabels(list(reversed(top)), fontsize=8)
@@ -62,7 +64,6 @@ def plot_shap_summary(
     fig.set_layout_engine(None)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None})
-    plt.close(fig)
     return path
 
 
