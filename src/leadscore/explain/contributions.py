@@ -150,19 +150,19 @@ def explain_rows(
     """
     size, n_workers = chunk_rows or CHUNK_ROWS, workers or WORKERS
 
-    def compute(start: int, booster: xgb.Booster) -> _Chunk:
-        rows = df.iloc[start : start + size]
+    def compute(bounds: tuple[int, int], booster: xgb.Booster) -> _Chunk:
+        rows = df.iloc[bounds[0] : bounds[1]]
         matrix = bundle.prepare_matrix(rows)
         contrib = compute_contributions(bundle, rows, matrix, booster)
         margin = np.asarray(booster.predict(matrix, output_margin=True))
         folded = fold_contributions(contrib, list(bundle.features), rows.index)
         return _Chunk(rows, contrib, margin, folded, driver_cells(folded, cfg))
 
-    starts = list(range(0, len(df), size)) or [0]
+    chunks = chunk_bounds(len(df), size)
     parts: list[ExplainedRows] = []
     phrases: list[Phrases] = []  # the first chunk's, reused by the later ones
-    if len(starts) == 1:
-        return _explain_chunk(catalog, cfg, phrases, compute(0, bundle.booster))
+    if len(chunks) == 1:
+        return _explain_chunk(catalog, cfg, phrases, compute(chunks[0], bundle.booster))
     # one-threaded copies of the booster, one per worker: the operating system shares the
     # cores among the threads
     boosters: queue.SimpleQueue[xgb.Booster] = queue.SimpleQueue()
@@ -180,10 +180,31 @@ def explain_rows(
     ) as pool:
         # every chunk is queued at once: a worker goes on to the next chunk as soon as it is
         # done with one, whether or not this thread has put the earlier ones into words
-        pending = [pool.submit(lambda start: compute(start, own.booster), s) for s in starts]
+        pending = [pool.submit(lambda part: compute(part, own.booster), c) for c in chunks]
         for future in pending:
             parts.append(_explain_chunk(catalog, cfg, phrases, future.result()))
     return _concat(parts)
+
+
+def chunk_bounds(n_rows: int, size: int) -> list[tuple[int, int]]:
+    """(start, stop) of each chunk of :func:`explain_rows`: ``size`` rows, then the last at
+    most ``2 * size`` rows in pieces of a half, a quarter, an eighth and the rest, so that
+    little is left to put into words when the last contributions are in."""
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    while n_rows - start > 2 * size:
+        bounds.append((start, start + size))
+        start += size
+    rest = n_rows - start
+    if rest <= size:
+        return [*bounds, (start, n_rows)]
+    for share in (2, 4, 8):
+        step = max(rest // share, 1)
+        if start + step >= n_rows:
+            break
+        bounds.append((start, start + step))
+        start += step
+    return [*bounds, (start, n_rows)]
 
 
 @dataclass(frozen=True)

@@ -397,16 +397,14 @@ def _write_text(path: Path, text: str) -> Path:
 
 
 def _write_drivers(df: pd.DataFrame, drivers: DriverColumns, path: Path) -> Path:
-    ids = (
-        df["lead_id"].astype(str).tolist() if "lead_id" in df.columns else list(map(str, df.index))
-    )
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    ids = df["lead_id"] if "lead_id" in df.columns else df.index.to_series()
     # the drivers are Arrow arrays already: no pandas frame of Python strings in between
     table = pa.table(
         {
-            "lead_id": pa.array(ids, pa.string()),
+            "lead_id": pa.array(ids.astype(str), pa.string()),
             "drivers_text": drivers.text,
             "drivers_json": drivers.json,
         }

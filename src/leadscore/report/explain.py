@@ -41,7 +41,7 @@ def plot_shap_summary(
     if len(rows) > _MAX_POINTS:
         rows = np.sort(rng.choice(rows, _MAX_POINTS, replace=False))
     # no pyplot: no global figure state, so the plot may be drawn on any thread
-    fig = Figure(figsize=(9, 0.32 * max(len(top), 4) + 1.5))
+    fig = Figure(figsize=(9, 0.32 * max(len(top), 4) + 1.5), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     xs, ys, colours = [], [], []  # one collection for every dot: drawn in one pass
