@@ -128,13 +128,13 @@ def measure_explain(
 ) -> dict[str, Any]:
     """``explain_model`` on the training rows against TreeSHAP alone on the same rows.
 
-    TreeSHAP alone is ``compute_contributions`` (preprocessing, DMatrix, ``pred_contribs``),
-    best of ``repeats``; ``explain_model`` (contributions, importance, plot, every row's
-    drivers, cohorts, files) writes into a temporary folder, best of two.
+    TreeSHAP alone is ``compute_contributions`` (preprocessing, DMatrix, ``pred_contribs``);
+    ``explain_model`` (contributions, importance, plot, every row's drivers, cohorts, files)
+    writes into a temporary folder; each best of ``repeats``.
     """
     with tempfile.TemporaryDirectory() as tmp:
         explain = best_time(
-            min(repeats, 2),
+            repeats,
             lambda d: explain_model(bundle, d, catalog, None, Path(tmp), score_cfg=cfg.score),
             lambda: df,
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -134,6 +134,7 @@ def explain_rows(
     cfg: ScoreConfig,
     chunk_rows: int | None = None,
     workers: int | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> ExplainedRows:
     """Contributions, folded contributions, drivers and margin of every row of ``df`` (the
     margin predicted from the same matrix as the contributions).
@@ -145,6 +146,9 @@ def explain_rows(
     three threads, where XGBoost's own threads would wait at every parallel step for the one
     that shares its core with this thread. Each row's figures depend on that row alone, so the
     result equals one pass over all rows exactly.
+
+    ``meanwhile``: work of the caller's that needs no contribution, done on this thread while
+    the first chunks compute (before anything when there is only one chunk).
 
     Invariant: one row of each output per row of ``df``, in order.
     """
@@ -162,6 +166,8 @@ def explain_rows(
     parts: list[ExplainedRows] = []
     phrases: list[Phrases] = []  # the first chunk's, reused by the later ones
     if len(chunks) == 1:
+        if meanwhile is not None:
+            meanwhile()
         return _explain_chunk(catalog, cfg, phrases, compute(chunks[0], bundle.booster))
     # one-threaded copies of the booster, one per worker: the operating system shares the
     # cores among the threads
@@ -181,6 +187,8 @@ def explain_rows(
         # every chunk is queued at once: a worker goes on to the next chunk as soon as it is
         # done with one, whether or not this thread has put the earlier ones into words
         pending = [pool.submit(lambda part: compute(part, own.booster), c) for c in chunks]
+        if meanwhile is not None:
+            meanwhile()
         for future in pending:
             parts.append(_explain_chunk(catalog, cfg, phrases, future.result()))
     return _concat(parts)

@@ -198,6 +198,7 @@ def cohort_analysis(
     catalog: Catalog,
     target_col: str = "target",
     n_drivers: int = 3,
+    keys: dict[str, pd.Series] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Conversion, mean score and top drivers by each catalog segment (AUM tier, metro area)
     and by growth trajectory.
@@ -205,8 +206,7 @@ def cohort_analysis(
     Each table has one row per cohort: ``cohort, n, conversions, conversion_rate,
     mean_probability, mean_score, top_drivers`` (conversion figures are NaN without a target).
     """
-    keys = {name: _column_or_unknown(df, name) for name in catalog.segment_names()}
-    keys["growth_trajectory"] = growth_trajectory(df)
+    keys = cohort_keys(df, catalog) if keys is None else keys
     target = (
         pd.to_numeric(df[target_col], errors="coerce")
         if target_col in df.columns
@@ -220,6 +220,14 @@ def cohort_analysis(
         name: _cohort_table(base, key.reset_index(drop=True), contrib, n_drivers)
         for name, key in keys.items()
     }
+
+
+def cohort_keys(df: pd.DataFrame, catalog: Catalog) -> dict[str, pd.Series]:
+    """Each row's cohort by every catalog segment and by growth trajectory (what
+    :func:`cohort_analysis` groups by, given as ``keys`` when already made)."""
+    keys = {name: _column_or_unknown(df, name) for name in catalog.segment_names()}
+    keys["growth_trajectory"] = growth_trajectory(df)
+    return keys
 
 
 def _column_or_unknown(df: pd.DataFrame, col: str) -> pd.Series:
@@ -297,7 +305,14 @@ def explain_model(
     #    check against the margin (predicted from the same matrix, chunk by chunk; a chunk's
     #    drivers are assembled while the next chunk's contributions compute)
     report("exact TreeSHAP contributions", 0.0)
-    done = explain_rows(bundle, df, catalog, score_cfg)
+    early: dict[str, Any] = {}
+
+    def meanwhile() -> None:  # what needs no contribution, made while the first ones compute
+        early["held"] = held = _holdout_rows(bundle, df)
+        early["rows"] = rows = df[held]
+        early["keys"] = cohort_keys(rows, catalog)
+
+    done = explain_rows(bundle, df, catalog, score_cfg, meanwhile=meanwhile)
     contrib, folded, drivers = done.contributions, done.folded, done.drivers
     margin = np.asarray(done.margin, dtype=np.float64)
     max_err = float(np.max(np.abs(folded.sum(axis=1).to_numpy() + contrib.bias - margin)))
@@ -334,11 +349,11 @@ def explain_model(
     # 5. cohorts, on the holdout leads only: the model never trained on them, so their
     #    probabilities are out of sample (the development rows' would be in sample).
     report("cohorts", 0.9)
-    held = _holdout_rows(bundle, df)
+    held, rows = early["held"], early["rows"]
     # a row's margin does not depend on the other rows predicted with it: reuse it
-    proba = np.asarray(bundle.proba_from_margin(df[held], margin[held]), dtype=np.float64)
+    proba = np.asarray(bundle.proba_from_margin(rows, margin[held]), dtype=np.float64)
     cohorts = cohort_analysis(
-        df[held], proba, bundle.score(proba), folded[held], catalog, target_col
+        rows, proba, bundle.score(proba), folded[held], catalog, target_col, keys=early["keys"]
     )
     rows_note = (
         f"{int(held.sum()):,} holdout leads, which the model never trained on"
