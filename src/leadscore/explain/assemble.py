@@ -114,8 +114,8 @@ class Phrases:
         """:meth:`build` of floats of a column whose ``plain`` flag is set, as two Arrow
         arrays: the same words (``driver_text`` -> ``format_value`` for a float, "unknown"
         for NaN) rendered for the whole column at once, and the JSON around them."""
-        label, _ = self.labels[j]
-        shown = format_numbers(values, self.labels[j][1])
+        label, unit = self.labels[j]
+        shown = format_numbers(values, unit)
         missing = np.isnan(values)
         if missing.any():
             shown = pc.if_else(pa.array(missing), pa.scalar("unknown"), shown)
@@ -158,9 +158,8 @@ class Phrases:
         # or 1 and 1.0, would fall together); the missing ones, of any type, one by one
         codes, uniques = pd.factorize(cells, use_na_sentinel=True)
         present = codes >= 0
-        if len(set(map(type, cells[present].tolist()))) > 1 or not set(
-            map(type, uniques.tolist())
-        ) <= {bool, int, str}:
+        kinds = set(map(type, cells[present].tolist()))
+        if len(kinds) > 1 or not kinds <= {bool, int, str}:
             codes, uniques, present = np.full(len(cells), -1), cells[:0], present & False
         at = np.asarray([self._position(j, value) for value in uniques.tolist()], np.int64)
         positions = at[np.maximum(codes, 0)] if len(at) else np.zeros(len(cells), np.int64)

@@ -1,6 +1,6 @@
 """Explain stage, contributions: exact TreeSHAP from XGBoost itself, folded to source features,
-and for large batches computed chunk by chunk on a worker thread while the calling thread turns
-the previous chunk into driver texts. Reads a model and a feature frame; writes nothing.
+and for large batches computed chunk by chunk on worker threads while the calling thread turns
+finished chunks into driver texts. Reads a model and a feature frame; writes nothing.
 """
 
 from __future__ import annotations
@@ -139,13 +139,13 @@ def explain_rows(
     """Contributions, folded contributions, drivers and margin of every row of ``df`` (the
     margin predicted from the same matrix as the contributions).
 
-    XGBoost releases the GIL while it predicts, so ``WORKERS`` threads compute the next chunks'
+    XGBoost releases the GIL while it predicts, so ``WORKERS`` threads compute the chunks'
     matrices, contributions, margins and driver cells (NumPy and Arrow, which release the GIL
-    too) while this thread puts the chunk before into words. Each worker predicts with its own
-    copy of the booster on one thread: the operating system then shares the cores among the
-    three threads, where XGBoost's own threads would wait at every parallel step for the one
-    that shares its core with this thread. Each row's figures depend on that row alone, so the
-    result equals one pass over all rows exactly.
+    too) while this thread puts finished chunks into words, in order. Each worker predicts
+    with its own copy of the booster on one thread: the operating system then shares the cores
+    among the three threads, where XGBoost's own threads would wait at every parallel step for
+    the one that shares its core with this thread. Each row's figures depend on that row
+    alone, so the result equals one pass over all rows exactly.
 
     ``meanwhile``: work of the caller's that needs no contribution, done on this thread while
     the first chunks compute (before anything when there is only one chunk).
