@@ -37,10 +37,11 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class DriverColumns:
     """Per row, in row order: the joined text that fits the field and the structured JSON,
-    as Arrow string arrays (they go to pandas or Parquet without becoming Python objects)."""
+    as Arrow string arrays, whole or in chunks (they go to pandas or Parquet without becoming
+    Python objects)."""
 
-    text: pa.Array
-    json: pa.Array
+    text: pa.Array | pa.ChunkedArray
+    json: pa.Array | pa.ChunkedArray
 
     @property
     def texts(self) -> list[str]:

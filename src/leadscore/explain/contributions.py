@@ -245,9 +245,9 @@ def _concat(parts: list[ExplainedRows]) -> ExplainedRows:
         values=np.concatenate([p.contributions.values for p in parts]),
         bias=np.concatenate([p.contributions.bias for p in parts]),
     )
-    drivers = DriverColumns(
-        pa.concat_arrays([p.drivers.text for p in parts]),
-        pa.concat_arrays([p.drivers.json for p in parts]),
+    drivers = DriverColumns(  # the chunks' arrays as they are: no copy of every string
+        pa.chunked_array([p.drivers.text for p in parts], pa.string()),
+        pa.chunked_array([p.drivers.json for p in parts], pa.string()),
     )
     margin = np.concatenate([p.margin for p in parts])
     folded = pd.concat([p.folded for p in parts])

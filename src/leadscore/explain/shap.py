@@ -424,8 +424,8 @@ def _write_drivers(df: pd.DataFrame, drivers: DriverColumns, path: Path) -> Path
             "drivers_json": drivers.json,
         }
     )
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, use_dictionary=False)  # ids and texts are all distinct
+    with atomic_path(path) as tmp:  # one chunk per column: the same pages however it was made
+        pq.write_table(table.combine_chunks(), tmp, use_dictionary=False)  # all distinct
     return path
 
 
