@@ -89,6 +89,7 @@ def measure_ingest(folder: Path, cfg: Settings, repeats: int = 1) -> dict[str, A
     return {
         "folder": str(folder),
         "n_files": len(files),
+        "repeats": max(1, repeats),
         "bytes": sum(p.stat().st_size for p in files),
         "ingest_s": round(i_wall, 3),
         "ingest_cpu_s": round(i_cpu, 3),

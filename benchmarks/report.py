@@ -237,7 +237,8 @@ def _ingest_lines(ingest: dict[str, Any] | None) -> list[str]:
         f"read_csv(...)` per file, its own type sniffing, same threads): "
         f"{ingest['duckdb_typed_load_s']:.2f} s wall / {ingest['duckdb_typed_load_cpu_s']:.2f} s "
         f"CPU. Ratio {_fmt(ingest['ratio_wall'], 2)} (wall), {_fmt(ingest['ratio_cpu'], 2)} (CPU);"
-        f" target {ingest['target']}.",
+        f" target {ingest['target']}. The round of least CPU of "
+        f"{ingest.get('repeats', 1)} of each, the two in turn.",
     ]
 
 
@@ -367,9 +368,10 @@ under GNU time (`/usr/bin/time -f %M`): `leadscore synth`, `ingest`, `build`, `t
 (the pandas `merge_asof` baseline, timed against `build_training_set` in the same process)
 and `python -m benchmarks.stage scoring` (throughput against `booster.predict` and
 `pred_contribs` on the same matrix, row checks on the rows as built, `explain_model` against
-TreeSHAP alone on the training rows; best of 3, wall and CPU seconds), and
-`python -m benchmarks.stage ingest` (`ingest_directory` on the delivery against DuckDB's own
-typed load of the same files, each into a fresh DuckDB file). Wall times include each
+TreeSHAP alone on the training rows; best of 3, the paths of a ratio run in turn, wall and CPU
+seconds), and `python -m benchmarks.stage ingest` (`ingest_directory` on the delivery against
+DuckDB's own typed load of the same files, each into a fresh DuckDB file; 3 rounds of the two
+in turn, the round of least CPU of each kept). Wall times include each
 process's start-up and imports. `python -m benchmarks.run --project DIR` runs only the
 `scoring` and `ingest` stages on a finished `leadscore demo` folder (ingest on the first future
 delivery that brings a vendor vintage) and adds the figures its runs recorded (`summary.json`

@@ -180,7 +180,7 @@ def _daily(workdir: Path) -> dict[str, Any] | None:
 def _ingest_command(cfg: str, folder: Path) -> list[str]:
     """``ingest_directory`` on ``folder`` against DuckDB's typed load of the same files."""
     return [sys.executable, "-m", "benchmarks.stage", "ingest", "--config", cfg,
-            "--out", "ingest_bench.json", "--repeats", "1", "--folder", str(folder)]  # fmt: skip
+            "--out", "ingest_bench.json", "--repeats", "3", "--folder", str(folder)]  # fmt: skip
 
 
 def run_on_project(project: Path, repeats: int) -> dict[str, Any]:
