@@ -277,9 +277,9 @@ def _tenths(size: np.ndarray) -> np.ndarray:
 
 
 def _plain_numbers(x: np.ndarray) -> tuple[pa.Array, np.ndarray]:
-    """:func:`_number` of each value, and which values it is exact for: every finite value
-    but those below 0.001 in size, and the few whose two significant digits (below 1) come
-    from a product too near a half."""
+    """:func:`_number` of each value, and which values it is exact for: every value whose
+    size is below 1e15, but those below 0.001 and the few below 1 whose two significant digits
+    come from a product too near a half or round up to a third digit."""
     size = np.abs(x)
     finite = np.isfinite(x) & (size < 1e15)
     whole = finite & (x == np.trunc(x))
@@ -314,14 +314,15 @@ def _plain_numbers(x: np.ndarray) -> tuple[pa.Array, np.ndarray]:
 
 
 def _money_amounts(dollars: np.ndarray) -> tuple[pa.Array, np.ndarray]:
-    """:func:`_money` of each amount, and which amounts it is exact for: every finite amount
-    that rounds to at least $1K (those below are written in dollars and cents by Python)."""
+    """:func:`_money` of each amount, and which amounts it is exact for: every amount that
+    rounds to at least $1K and is below $1e26 (smaller ones are written in dollars and cents
+    by Python)."""
     size = np.where(np.isfinite(dollars), np.abs(dollars), 0.0)
     chosen = np.zeros(len(size), dtype=bool)
     tenths = np.zeros(len(size))
     suffix = np.full(len(size), "", dtype=object)
     for scale, letter in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        scaled = _tenths(np.minimum(size / scale, 2.0**47))  # round(d / size, 1) * 10
+        scaled = _tenths(np.minimum(size / scale, 2.0**47))  # 10 * round(d / scale, 1)
         here = ~chosen & (scaled >= 10)
         tenths = np.where(here, scaled, tenths)
         suffix[here] = letter
