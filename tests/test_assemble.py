@@ -250,3 +250,41 @@ def test_phrases_carry_over_chunks_for_object_columns_of_mixed_types() -> None:
         texts += out.texts
         jsons += out.jsons
     assert (texts, jsons) == expected
+
+
+def test_the_column_formatter_renders_nearly_every_ordinary_number_itself() -> None:
+    """The exactness test above holds only if the vectorized path does the work: ordinary
+    values (not tiny, not below $1K) are rendered without the one-by-one fallback."""
+    from leadscore.explain.drivers import _money_amounts, _plain_numbers
+
+    rng = np.random.default_rng(13)
+    values = np.concatenate([rng.normal(0, 300, 20_000), np.round(rng.uniform(1, 200, 20_000), 2)])
+    assert _plain_numbers(values)[1].mean() > 0.99
+    assert _money_amounts(np.abs(values) * 1e6)[1].mean() > 0.99  # $M of at least $1K
+
+
+def test_a_failure_is_raised_without_computing_every_queued_chunk(
+    trained_model: TrainedModel,
+) -> None:
+    from leadscore.explain.contributions import chunk_bounds, explain_rows
+
+    bundle, df, catalog = trained_model.bundle, trained_model.frame, trained_model.catalog
+    size = max(len(df) // 40, 1)
+    computed: list[int] = []
+    real = bundle.prepare_matrix
+
+    def counting(rows: pd.DataFrame):  # type: ignore[no-untyped-def]
+        computed.append(len(rows))
+        return real(rows)
+
+    def fails() -> None:
+        raise RuntimeError("the caller's own work failed")
+
+    object.__setattr__(bundle, "prepare_matrix", counting)  # this instance only
+    try:
+        with pytest.raises(RuntimeError, match="own work failed"):
+            explain_rows(bundle, df, catalog, ScoreConfig(), chunk_rows=size, meanwhile=fails)
+    finally:
+        object.__delattr__(bundle, "prepare_matrix")
+    assert len(chunk_bounds(len(df), size)) > 20
+    assert len(computed) < len(chunk_bounds(len(df), size)) // 2  # the queued ones were dropped

@@ -187,10 +187,14 @@ def explain_rows(
         # every chunk is queued at once: a worker goes on to the next chunk as soon as it is
         # done with one, whether or not this thread has put the earlier ones into words
         pending = [pool.submit(lambda part: compute(part, own.booster), c) for c in chunks]
-        if meanwhile is not None:
-            meanwhile()
-        for future in pending:
-            parts.append(_explain_chunk(catalog, cfg, phrases, future.result()))
+        try:
+            if meanwhile is not None:
+                meanwhile()
+            for future in pending:
+                parts.append(_explain_chunk(catalog, cfg, phrases, future.result()))
+        except BaseException:  # a failure is raised now, not after every queued chunk ran
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     return _concat(parts)
 
 
