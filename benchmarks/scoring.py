@@ -61,25 +61,19 @@ def _score_without_drivers(bundle: Bundle, df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def best_time(
-    repeats: int, fn: Callable[[Any], Any], setup: Callable[[], Any]
-) -> tuple[float, float]:
-    """Shortest wall and shortest CPU seconds of ``fn(setup())`` (setup untimed); a path
-    slower than ``SLOW_PATH_S`` runs once, since a repeat would not change its order of
-    magnitude. CPU time counts every thread of the process (XGBoost predicts on several)."""
-    return best_times(repeats, {"": (fn, setup)})[""]
-
-
 def best_times(
     repeats: int, paths: dict[str, tuple[Callable[[Any], Any], Callable[[], Any]]]
 ) -> dict[str, tuple[float, float]]:
-    """:func:`best_time` of several paths, run in turn (one run of each path per round), so
-    that a machine that slows down or speeds up for a while weighs on every path alike."""
+    """Shortest wall and shortest CPU seconds of each path's ``fn(setup())`` (setup untimed),
+    the paths run in turn (one run of each per round), so that a machine that slows down or
+    speeds up for a while weighs on every path alike. A path slower than ``SLOW_PATH_S``
+    runs once, since a repeat would not change its order of magnitude. CPU time counts every
+    thread of the process (XGBoost predicts on several)."""
     best = {name: (float("inf"), float("inf")) for name in paths}
     for _ in range(repeats):
         for name, (fn, setup) in paths.items():
             wall, cpu = best[name]
-            if wall > SLOW_PATH_S and wall < float("inf"):
+            if SLOW_PATH_S < wall < float("inf"):
                 continue
             arg = setup()
             start, start_cpu = time.perf_counter(), time.process_time()

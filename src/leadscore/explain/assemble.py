@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from leadscore.explain.drivers import (
     _ELLIPSIS,
+    _near_half,
     _priority,
     display_of,
     driver_text,
@@ -90,6 +91,7 @@ class Phrases:
         # the store: every phrase made so far, texts and JSON tails, in the order made
         self._texts: list[pa.Array] = [pa.array([], pa.string())]
         self._tails: list[pa.Array] = [pa.array([], pa.string())]
+        self._size = 0
         self.features = [json.dumps(name) for name in names]
         # driver_text says "<label>: <value in its unit>" for a number unless the label has a
         # {value} placeholder or the unit makes it a flag: then numbers take the fast path
@@ -178,10 +180,10 @@ class Phrases:
 
     def _store(self, texts: pa.Array, tails: pa.Array) -> np.ndarray:
         """Positions of new phrases, added to the store."""
-        start = sum(len(t) for t in self._texts)
+        start, self._size = self._size, self._size + len(texts)
         self._texts.append(texts)
         self._tails.append(tails)
-        return np.arange(start, start + len(texts), dtype=np.int64)
+        return np.arange(start, self._size, dtype=np.int64)
 
     def _position(self, j: int, value: object) -> int:
         """Where the phrases of ``value`` (not a float found by its bits) are, made if new;
@@ -334,11 +336,10 @@ def _hundredths(values: np.ndarray) -> pa.Array:
     value is formatted by Python instead.
     """
     x = np.asarray(values, dtype=np.float64)
-    mag = np.abs(x) * 100.0
-    usable = np.isfinite(mag) & (mag < 2.0**52)
-    mag = np.where(usable, mag, 0.0)
-    near_half = np.abs(mag - np.floor(mag) - 0.5) <= 4 * np.spacing(mag)
-    whole = np.rint(mag).astype(np.int64)
+    with np.errstate(over="ignore", invalid="ignore"):  # an infinity is left to Python
+        mag = np.abs(x) * 100.0
+    python = _near_half(mag)  # also where the product is not finite or not held exactly
+    whole = np.rint(np.where(python, 0.0, mag)).astype(np.int64)
     out = pc.binary_join_element_wise(
         pa.array(np.where(np.signbit(x), "-", "+")),
         pa.array(whole // 100).cast(pa.string()),
@@ -346,7 +347,6 @@ def _hundredths(values: np.ndarray) -> pa.Array:
         pc.utf8_slice_codeunits(pa.array(whole % 100 + 100).cast(pa.string()), 1),
         "",
     )  # sign, units, ".", two digits
-    python = ~usable | near_half
     if python.any():
         exact = [format(v, "+.2f") for v in x[python].tolist()]
         out = pc.replace_with_mask(out, pa.array(python), pa.array(exact, pa.string()))
