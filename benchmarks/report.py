@@ -138,7 +138,8 @@ def _scoring_lines(s: dict[str, Any] | None, run: dict[str, Any] | None) -> list
             "importance, plot, every row's drivers, cohorts, files) "
             f"{e['explain_s']:.2f} s wall / {e['explain_cpu_s']:.2f} s CPU, against TreeSHAP "
             f"alone (`compute_contributions`) {e['treeshap_s']:.2f} s wall / "
-            f"{e['treeshap_cpu_s']:.2f} s CPU.",
+            f"{e['treeshap_cpu_s']:.2f} s CPU; best of {e.get('repeats', 3)} after "
+            f"{e.get('warmup', 0)} untimed round(s), the two in turn.",
         ]
     if run:
         lines += [
@@ -368,8 +369,9 @@ under GNU time (`/usr/bin/time -f %M`): `leadscore synth`, `ingest`, `build`, `t
 (the pandas `merge_asof` baseline, timed against `build_training_set` in the same process)
 and `python -m benchmarks.stage scoring` (throughput against `booster.predict` and
 `pred_contribs` on the same matrix, row checks on the rows as built, `explain_model` against
-TreeSHAP alone on the training rows; best of 3, the paths of a ratio run in turn, wall and CPU
-seconds), and `python -m benchmarks.stage ingest` (`ingest_directory` on the delivery against
+TreeSHAP alone on the training rows; best of 3 (the explain pair: best of 5 after an
+untimed round), the paths of a ratio run in turn, wall and CPU seconds), and
+`python -m benchmarks.stage ingest` (`ingest_directory` on the delivery against
 DuckDB's own typed load of the same files, each into a fresh DuckDB file; 3 rounds of the two
 in turn, the round of least CPU of each kept). Wall times include each
 process's start-up and imports. `python -m benchmarks.run --project DIR` runs only the

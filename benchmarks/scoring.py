@@ -62,13 +62,18 @@ def _score_without_drivers(bundle: Bundle, df: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_times(
-    repeats: int, paths: dict[str, tuple[Callable[[Any], Any], Callable[[], Any]]]
+    repeats: int,
+    paths: dict[str, tuple[Callable[[Any], Any], Callable[[], Any]]],
+    warmup: int = 0,
 ) -> dict[str, tuple[float, float]]:
     """Shortest wall and shortest CPU seconds of each path's ``fn(setup())`` (setup untimed),
     the paths run in turn (one run of each per round), so that a machine that slows down or
-    speeds up for a while weighs on every path alike. A path slower than ``SLOW_PATH_S``
-    runs once, since a repeat would not change its order of magnitude. CPU time counts every
-    thread of the process (XGBoost predicts on several)."""
+    speeds up for a while weighs on every path alike. ``warmup`` rounds run first, untimed.
+    A path slower than ``SLOW_PATH_S`` runs once, since a repeat would not change its order
+    of magnitude. CPU time counts every thread of the process (XGBoost predicts on several)."""
+    for _ in range(warmup):
+        for fn, setup in paths.values():
+            fn(setup())
     best = {name: (float("inf"), float("inf")) for name in paths}
     for _ in range(repeats):
         for name, (fn, setup) in paths.items():
@@ -129,14 +134,26 @@ def measure_throughput(
     return {"n_rows": n, "n_features": len(bundle.features), "repeats": repeats, "paths": rows}
 
 
+#: Rounds of the explain ratio: both paths last about a second, and this machine's speed
+#: swings by a tenth from second to second, so more rounds than the other paths.
+EXPLAIN_REPEATS, EXPLAIN_WARMUP = 5, 1
+
+
 def measure_explain(
-    bundle: Bundle, df: pd.DataFrame, catalog: Catalog, cfg: Settings, repeats: int = 3
+    bundle: Bundle,
+    df: pd.DataFrame,
+    catalog: Catalog,
+    cfg: Settings,
+    repeats: int = EXPLAIN_REPEATS,
+    warmup: int = EXPLAIN_WARMUP,
 ) -> dict[str, Any]:
     """``explain_model`` on the training rows against TreeSHAP alone on the same rows.
 
     TreeSHAP alone is ``compute_contributions`` (preprocessing, DMatrix, ``pred_contribs``);
     ``explain_model`` (contributions, importance, plot, every row's drivers, cohorts, files)
-    writes into a temporary folder; each best of ``repeats``, the two in turn.
+    writes into a temporary folder; each best of ``repeats`` after ``warmup`` untimed rounds
+    (the process's first runs also pay for its first allocations and imports), the two in
+    turn.
     """
     with tempfile.TemporaryDirectory() as tmp:
         times = best_times(
@@ -150,10 +167,13 @@ def measure_explain(
                 ),
                 "treeshap": (lambda d: compute_contributions(bundle, d), lambda: df),
             },
+            warmup,
         )
     explain, treeshap = times["explain"], times["treeshap"]
     return {
         "n_rows": len(df),
+        "repeats": repeats,
+        "warmup": warmup,
         "explain_s": round(explain[0], 4),
         "explain_cpu_s": round(explain[1], 4),
         "treeshap_s": round(treeshap[0], 4),

@@ -116,7 +116,7 @@ def run_scoring(cfg: Settings, repeats: int = 3) -> dict[str, Any]:
     finally:
         wh.close()
     scoring = measure_throughput(bundle, df, catalog, cfg, repeats, built)
-    explain = measure_explain(bundle, training, catalog, cfg, repeats)
+    explain = measure_explain(bundle, training, catalog, cfg)
     return {
         "model_version": bundle.version,
         "scoring_set_build_and_check_s": round(build_s, 4),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -177,3 +178,23 @@ def test_daily_targets_name_the_ordinary_and_the_vintage_day() -> None:
         in text
     )
     assert "| daily job per process, vendor-vintage day, s (CPU) | 8.000 | <= 10 | yes |" in text
+
+
+def test_best_times_leaves_the_warmup_rounds_untimed() -> None:
+    import time
+
+    from benchmarks.scoring import best_times
+
+    calls: list[str] = []
+
+    def path(name: str, first_sleep: float) -> tuple[Any, Any]:
+        def run(_: object) -> None:
+            calls.append(name)
+            if calls.count(name) == 1:  # the first run of a path is slow
+                time.sleep(first_sleep)
+
+        return run, lambda: None
+
+    times = best_times(2, {"a": path("a", 0.3), "b": path("b", 0.3)}, warmup=1)
+    assert calls == ["a", "b", "a", "b", "a", "b"]  # a round of each in turn, warm-up first
+    assert times["a"][0] < 0.3 and times["b"][0] < 0.3

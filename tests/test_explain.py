@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -8,22 +9,28 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import leadscore.explain.contributions as contributions_module
+import leadscore.explain.shap as shap_module
 from conftest import TrainedModel
 from leadscore.catalog import calibration_segment, load_catalog
 from leadscore.config import ScoreConfig
 from leadscore.explain.contributions import (
+    ExplainedRows,
     compute_contributions,
     fold_contributions,
     source_features,
 )
 from leadscore.explain.drivers import Driver, display_of, driver_text, format_value, join_drivers
 from leadscore.explain.shap import (
+    SummaryPlot,
     compare_with_reference,
     explain_model,
     global_importance,
     growth_trajectory,
     lead_drivers,
+    plot_rows,
 )
+from leadscore.report.explain import render_shap_summary
 
 
 def _frame(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -270,3 +277,93 @@ def test_bool_feature_reads_as_words_even_as_a_number() -> None:
     label, unit = display_of(load_catalog(), "Has_CFP")
     assert driver_text(label, unit, 1.0) == label
     assert driver_text(label, unit, 0.0) == f"{label}: no"
+
+
+def _summary_parts(
+    trained_model: TrainedModel,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    bundle, df = trained_model.bundle, trained_model.frame
+    folded = fold_contributions(compute_contributions(bundle, df), bundle.features, df.index)
+    return df, folded, global_importance(folded)
+
+
+def _counting_render(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    drawn: list[list[str]] = []
+    real = shap_module._render
+
+    def counted(folded: pd.DataFrame, values: pd.DataFrame, top: list[str]) -> bytes:
+        drawn.append(list(top))
+        return real(folded, values, top)
+
+    monkeypatch.setattr(shap_module, "_render", counted)
+    return drawn
+
+
+def _summary_png(
+    trained_model: TrainedModel,
+    parts: list[pd.DataFrame],
+    importance: pd.DataFrame,
+    final: pd.DataFrame,
+    top_n: int = 5,
+) -> bytes:
+    with ThreadPoolExecutor(2) as pool:
+        plot = SummaryPlot(trained_model.bundle, trained_model.frame, top_n, pool)
+        for part in parts:
+            plot.add(ExplainedRows(None, part, None, None))  # type: ignore[arg-type]
+        return plot.finish(importance, final).result()
+
+
+def test_summary_plot_drawn_early_is_kept_when_the_final_ranking_is_the_same(
+    trained_model: TrainedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    df, folded, importance = _summary_parts(trained_model)
+    parts = [folded.iloc[:-1], folded.iloc[-1:]]  # the early ranking: every row but the last
+    top = importance.head(5)["feature"].tolist()
+    assert global_importance(parts[0]).head(5)["feature"].tolist() == top
+    drawn = _counting_render(monkeypatch)
+    png = _summary_png(trained_model, parts, importance, folded)
+    shown = plot_rows(len(df))
+    assert drawn == [top]  # drawn once, early, from every row but the last
+    assert png == render_shap_summary(folded.iloc[shown], df.iloc[shown], top)
+
+
+def test_summary_plot_is_drawn_again_when_the_early_ranking_differs(
+    trained_model: TrainedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    df, folded, importance = _summary_parts(trained_model)
+    half = (len(folded) + 1) // 2  # at least half the rows: the early plot is drawn
+    top = importance.head(5)["feature"].tolist()
+    # the first half as if the final #1 had contributed nothing: another feature leads early
+    early = folded.iloc[:half].assign(**{top[0]: 0.0})
+    drawn = _counting_render(monkeypatch)
+    png = _summary_png(trained_model, [early, folded.iloc[half:]], importance, folded)
+    shown = plot_rows(len(df))
+    assert len(drawn) == 2 and top in drawn and any(d != top for d in drawn)  # in any order
+    assert png == render_shap_summary(folded.iloc[shown], df.iloc[shown], top)
+
+
+def test_summary_plot_is_drawn_again_when_the_shown_rows_differ(
+    trained_model: TrainedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    df, folded, importance = _summary_parts(trained_model)
+    top = importance.head(5)["feature"].tolist()
+    final = folded.assign(**{top[0]: folded[top[0]] * 0.5})  # same order, other dots
+    assert global_importance(final).head(5)["feature"].tolist() == top
+    drawn = _counting_render(monkeypatch)
+    png = _summary_png(trained_model, [folded.iloc[:-1], folded.iloc[-1:]], importance, final)
+    shown = plot_rows(len(df))
+    assert drawn == [top, top]
+    assert png == render_shap_summary(final.iloc[shown], df.iloc[shown], top)
+
+
+def test_explain_model_in_chunks_writes_the_plot_of_one_pass(
+    trained_model: TrainedModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle, df, catalog = trained_model.bundle, trained_model.frame, trained_model.catalog
+    one = explain_model(bundle, df, catalog, None, tmp_path / "one")
+    monkeypatch.setattr(contributions_module, "CHUNK_ROWS", len(df) // 6)
+    drawn = _counting_render(monkeypatch)
+    chunked = explain_model(bundle, df, catalog, None, tmp_path / "chunked")
+    assert len(drawn) in (1, 2)  # early, and again only if the early ranking differed
+    for key in ("summary_png", "drivers", "importance_csv", "cohort_json"):
+        assert chunked.paths[key].read_bytes() == one.paths[key].read_bytes(), key

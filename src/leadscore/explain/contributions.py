@@ -135,6 +135,7 @@ def explain_rows(
     chunk_rows: int | None = None,
     workers: int | None = None,
     meanwhile: Callable[[], None] | None = None,
+    each: Callable[[ExplainedRows], None] | None = None,
 ) -> ExplainedRows:
     """Contributions, folded contributions, drivers and margin of every row of ``df`` (the
     margin predicted from the same matrix as the contributions).
@@ -148,7 +149,8 @@ def explain_rows(
     alone, so the result equals one pass over all rows exactly.
 
     ``meanwhile``: work of the caller's that needs no contribution, done on this thread while
-    the first chunks compute (before anything when there is only one chunk).
+    the first chunks compute (before anything when there is only one chunk). ``each``: called
+    on this thread with every chunk's result, in row order, once it is in words.
 
     Invariant: one row of each output per row of ``df``, in order.
     """
@@ -168,7 +170,10 @@ def explain_rows(
     if len(chunks) == 1:
         if meanwhile is not None:
             meanwhile()
-        return _explain_chunk(catalog, cfg, phrases, compute(chunks[0], bundle.booster))
+        part = _explain_chunk(catalog, cfg, phrases, compute(chunks[0], bundle.booster))
+        if each is not None:
+            each(part)
+        return part
     # one-threaded copies of the booster, one per worker: the operating system shares the
     # cores among the threads
     boosters: queue.SimpleQueue[xgb.Booster] = queue.SimpleQueue()
@@ -192,6 +197,8 @@ def explain_rows(
                 meanwhile()
             for future in pending:
                 parts.append(_explain_chunk(catalog, cfg, phrases, future.result()))
+                if each is not None:
+                    each(parts[-1])
         except BaseException:  # a failure is raised now, not after every queued chunk ran
             pool.shutdown(wait=True, cancel_futures=True)
             raise

@@ -9,7 +9,7 @@ report into a reports folder (``explain_model``). Contributions come from
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +19,12 @@ import pandas as pd
 
 from leadscore.config import ScoreConfig
 from leadscore.explain.assemble import DriverColumns
-from leadscore.explain.contributions import explain_rows
+from leadscore.explain.contributions import (
+    ExplainedRows,
+    compute_contributions,
+    explain_rows,
+    fold_contributions,
+)
 from leadscore.explain.drivers import Driver, display_of, join_drivers, pick_drivers
 from leadscore.io import atomic_path, write_json
 from leadscore.progress import ProgressFn, no_progress
@@ -291,16 +296,16 @@ def explain_model(
     ``reference_comparison.{md,json}`` when ``reference_csv`` is given, and
     ``explain_summary.json``.
     """
-    from leadscore.report.explain import (
-        plot_shap_summary,
-        render_cohort_markdown,
-        render_comparison_markdown,
-    )
+    from leadscore.report.explain import render_cohort_markdown, render_comparison_markdown
 
     score_cfg = score_cfg or ScoreConfig()
     reports_dir = Path(reports_dir)
     version = bundle.version
     report = progress or no_progress
+    # the Parquet file and the plot are made on these threads beside the other steps (Arrow
+    # writes Parquet, XGBoost computes and Pillow encodes the PNG, without holding the GIL)
+    writers = ThreadPoolExecutor(2, thread_name_prefix="explain-files")
+    summary_plot = SummaryPlot(bundle, df, top_n_plot, writers)
     # 1. exact contributions, folded to source features, and every row's drivers; additivity
     #    check against the margin (predicted from the same matrix, chunk by chunk; a chunk's
     #    drivers are assembled while the next chunk's contributions compute)
@@ -312,26 +317,25 @@ def explain_model(
         early["rows"] = rows = df[held]
         early["keys"] = cohort_keys(rows, catalog)
 
-    done = explain_rows(bundle, df, catalog, score_cfg, meanwhile=meanwhile)
+    try:
+        done = explain_rows(
+            bundle, df, catalog, score_cfg, meanwhile=meanwhile, each=summary_plot.add
+        )
+    except BaseException:
+        writers.shutdown(wait=True, cancel_futures=True)
+        raise
     contrib, folded, drivers = done.contributions, done.folded, done.drivers
     margin = np.asarray(done.margin, dtype=np.float64)
     max_err = float(np.max(np.abs(folded.sum(axis=1).to_numpy() + contrib.bias - margin)))
-    # 2. per-lead drivers (assembled in step 1) and, 3., global importance and its plot: the
-    #    Parquet file and the plot are written on threads beside the next steps (Arrow writes
-    #    Parquet, and Pillow encodes the PNG, without holding the GIL)
+    # 2. per-lead drivers (assembled in step 1) and, 3., global importance and its plot
     report("per-lead drivers and global importance", 0.3)
-    writers = ThreadPoolExecutor(2, thread_name_prefix="explain-files")
     written = writers.submit(_write_drivers, df, drivers, reports_dir / "lead_drivers.parquet")
     importance = global_importance(folded)
     paths = {"importance_csv": reports_dir / "shap_importance.csv"}
     _write_csv(importance, paths["importance_csv"])
     paths["summary_png"] = reports_dir / "shap_summary.png"
     paths["drivers"] = reports_dir / "lead_drivers.parquet"
-    shown = plot_rows(len(df))
-    plotted = writers.submit(
-        plot_shap_summary, folded.iloc[shown], df.iloc[shown], importance,
-        paths["summary_png"], top_n=top_n_plot,
-    )  # fmt: skip
+    plotted = summary_plot.finish(importance, folded)
     writers.shutdown(wait=False)
     # 4. comparison with the previous model's ranking
     report("comparison with the reference model", 0.85)
@@ -368,7 +372,9 @@ def explain_model(
         reports_dir / "cohort_analysis.md",
         render_cohort_markdown(cohorts, version, catalog, rows_note),
     )
-    plotted.result()  # both files are written (or their error is raised) before the summary
+    png = plotted.result()  # both files are made (or their error is raised) before the summary
+    with atomic_path(paths["summary_png"]) as tmp:
+        tmp.write_bytes(png)
     written.result()
     summary = {
         "model_version": version,
@@ -380,6 +386,80 @@ def explain_model(
     paths["summary_json"] = write_json(reports_dir / "explain_summary.json", summary)
     report("done", 1.0)
     return ExplainResult(version, len(df), max_err, importance, comparison, cohorts, paths)
+
+
+class SummaryPlot:
+    """The summary plot of :func:`explain_model`, drawn while the last contributions compute.
+
+    The plot shows the same :func:`plot_rows` whatever the ranking, so only its order of
+    features waits for every row. Once the chunks put into words hold at least half the rows,
+    the plot is drawn on a thread from the ranking of those rows, with the shown rows'
+    contributions computed apart (a row's contributions do not depend on the rows computed with
+    it). :meth:`finish` keeps that drawing only when the final ranking has the same top
+    features in the same order and the shown rows' contributions equal the batch's; otherwise
+    the plot is drawn again, so the file is always the plot of the final figures.
+    """
+
+    def __init__(self, bundle: Bundle, df: pd.DataFrame, top_n: int, pool: Executor) -> None:
+        self._bundle, self._df, self._top_n, self._pool = bundle, df, top_n, pool
+        self._shown = plot_rows(len(df))
+        self._sums: np.ndarray | None = None
+        self._columns: list[str] = []
+        self._done = 0
+        self._early: tuple[list[str], Future[tuple[pd.DataFrame, bytes]]] | None = None
+
+    def add(self, part: ExplainedRows) -> None:
+        """Count one chunk's contributions (chunks in row order, as they are put into words);
+        draw the early plot once they hold at least half the rows but not all of them."""
+        sums = np.abs(part.folded.to_numpy(dtype=np.float64)).sum(axis=0)
+        self._sums = sums if self._sums is None else self._sums + sums
+        self._columns = [str(c) for c in part.folded.columns]
+        self._done += len(part.folded)
+        if self._early is None and len(self._df) <= 2 * self._done < 2 * len(self._df):
+            top = self._ranked()[: self._top_n]
+            self._early = (top, self._pool.submit(self._draw_apart, top))
+
+    def finish(self, importance: pd.DataFrame, folded: pd.DataFrame) -> Future[bytes]:
+        """The PNG of the final ranking (on the pool): the early drawing if it is that plot."""
+        top = importance.head(self._top_n)["feature"].tolist()
+        shown, values = folded.iloc[self._shown], self._df.iloc[self._shown]
+        if self._early is None or self._early[0] != top:
+            return self._pool.submit(_render, shown, values, top)
+        early = self._early[1]
+
+        def confirmed() -> bytes:
+            apart, png = early.result()
+            same = apart.columns.equals(shown.columns) and np.array_equal(
+                apart.to_numpy(), shown.to_numpy()
+            )
+            return png if same else _render(shown, values, top)
+
+        return self._pool.submit(confirmed)
+
+    def _ranked(self) -> list[str]:
+        """Features by the summed |contribution| so far, largest first, ties by name (the
+        order of :func:`global_importance`, whose means share one row count)."""
+        sums, names = self._sums, self._columns
+        assert sums is not None
+        order = sorted(range(len(names)), key=lambda k: (-sums[k], names[k]))
+        return [self._columns[k] for k in order]
+
+    def _draw_apart(self, top: list[str]) -> tuple[pd.DataFrame, bytes]:
+        rows = self._df.iloc[self._shown]
+        booster = self._bundle.booster.copy()
+        booster.set_param({"nthread": 1})
+        apart = fold_contributions(
+            compute_contributions(self._bundle, rows, booster=booster),
+            list(self._bundle.features),
+            rows.index,
+        )
+        return apart, _render(apart, rows, top)
+
+
+def _render(folded: pd.DataFrame, values: pd.DataFrame, top: list[str]) -> bytes:
+    from leadscore.report.explain import render_shap_summary
+
+    return render_shap_summary(folded, values, top)
 
 
 def plot_rows(n_rows: int, n_points: int = PLOT_POINTS, seed: int = 0) -> np.ndarray:

@@ -6,6 +6,7 @@ Reads results computed by ``leadscore.explain.shap``; writes only the PNG it is 
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,13 +30,21 @@ def plot_shap_summary(
     path: Path,
     top_n: int = 30,
 ) -> Path:
-    """Beeswarm-style summary of the top ``top_n`` features (one row each, most important on
+    """Beeswarm-style summary of the top ``top_n`` features of ``importance`` (see
+    :func:`render_shap_summary`), written atomically as PNG."""
+    png = render_shap_summary(folded, values, importance.head(top_n)["feature"].tolist())
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(png)
+    return path
+
+
+def render_shap_summary(folded: pd.DataFrame, values: pd.DataFrame, top: list[str]) -> bytes:
+    """PNG of a beeswarm-style summary of the features ``top`` (one row each, the first on
     top): each dot is a lead's SHAP value, coloured by the lead's feature value (low = blue,
-    high = red, grey when not numeric or missing). Written atomically as PNG."""
+    high = red, grey when not numeric or missing)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    top = importance.head(top_n)["feature"].tolist()
     rng = np.random.default_rng(0)  # jitter and subsample only; fixed for identical plots
     rows = np.arange(len(folded))
     if len(rows) > _MAX_POINTS:
@@ -62,9 +71,9 @@ def plot_shap_summary(
     # tight_layout leaves a placeholder layout engine behind, and savefig then draws the whole
     # figure once more just to run it; the layout is done, so no engine
     fig.set_layout_engine(None)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None})
-    return path
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=120, metadata={"Software": None})
+    return out.getvalue()
 
 
 def _colour_values(values: pd.DataFrame, feature: str, rows: np.ndarray) -> np.ndarray:
