@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from leadscore.config import ScoreConfig
 from leadscore.explain.assemble import DriverColumns
@@ -475,7 +477,9 @@ def _holdout_rows(bundle: Bundle, df: pd.DataFrame) -> np.ndarray:
     """Rows of ``df`` in the bundle's holdout; every row when none is (e.g. new leads)."""
     if "lead_id" not in df.columns:
         return np.ones(len(df), dtype=bool)
-    held = df["lead_id"].astype(str).isin(set(bundle.folds.holdout_ids)).to_numpy()
+    ids = pa.array(df["lead_id"].astype(str), pa.string())  # Arrow hashes the ids in C
+    holdout = pa.array(list(bundle.folds.holdout_ids), pa.string())
+    held = pc.is_in(ids, value_set=holdout).to_numpy(zero_copy_only=False)
     return held if held.any() else np.ones(len(df), dtype=bool)
 
 
@@ -492,7 +496,6 @@ def _write_text(path: Path, text: str) -> Path:
 
 
 def _write_drivers(df: pd.DataFrame, drivers: DriverColumns, path: Path) -> Path:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     ids = df["lead_id"] if "lead_id" in df.columns else df.index.to_series()
