@@ -274,6 +274,33 @@ def test_duplicate_rep_keeps_most_complete_then_earliest(
     assert (figures["n_unique_keys"], figures["n_null_keys"]) == (2, 2)
 
 
+def test_source_rows_follow_the_file_when_it_is_read_on_every_thread(
+    tmp_path: Path, wh: DuckDBWarehouse, cfg: Settings
+) -> None:
+    """A file of some 35 MB, which DuckDB parses in pieces on several threads: each row's
+    ``_source_row`` is still its place in the file, and the duplicate rule still keeps the
+    earliest row. (Numbering the rows of a table cast in parallel by ``rowid`` fails this:
+    the cast rows did not keep the file's order.)"""
+    root = tmp_path / "d"
+    write_vintage(root, 2024, 1)
+    path = root / "vendor" / "reps_2024_q1.csv"
+    columns = path.read_text().splitlines()[0].split(",")
+    n = 600_000
+    fields = {"RepCRD": "{crd}", "Branch_State": "{state}", "snapshot_as_of": "2024-01-01"}
+    template = ",".join(fields.get(c, "") for c in columns)
+    states = ["NY", "NJ", "CT", "TX"]
+    lines = [template.format(crd=i, state=states[i % 4]) for i in range(1, n)]
+    lines.append(template.format(crd=7, state=states[7 % 4]))  # row n: a tie with row 7
+    path.write_text(",".join(columns) + "\n" + "\n".join(lines) + "\n")
+    assert path.stat().st_size > 30 * 2**20
+    result = ingest_directory(wh, root, cfg)
+    load = next(f for f in result.files if f.file == "vendor/reps_2024_q1.csv")
+    assert (load.n_rows, load.n_kept, load.n_duplicates) == (n, n - 1, 1)
+    got = rows(wh, "SELECT count(*) AS n, count(*) FILTER (WHERE RepCRD <> _source_row) AS "
+                   "moved, max(_source_row) AS last FROM snapshot_reps_2024_q1")[0]  # fmt: skip
+    assert (got["n"], got["moved"], got["last"]) == (n - 1, 0, n - 1)
+
+
 def test_duplicate_lead_keeps_latest_modified_then_earliest(
     tmp_path: Path, wh: DuckDBWarehouse, cfg: Settings
 ) -> None:
