@@ -372,7 +372,7 @@ and `python -m benchmarks.stage scoring` (throughput against `booster.predict` a
 TreeSHAP alone on the training rows; best of 3 (the explain pair: best of 5 after an
 untimed round), the paths of a ratio run in turn, wall and CPU seconds), and
 `python -m benchmarks.stage ingest` (`ingest_directory` on the delivery against
-DuckDB's own typed load of the same files, each into a fresh DuckDB file; 3 rounds of the two
+DuckDB's own typed load of the same files, each into a fresh DuckDB file; 5 rounds of the two
 in turn, the round of least CPU of each kept). Wall times include each
 process's start-up and imports. `python -m benchmarks.run --project DIR` runs only the
 `scoring` and `ingest` stages on a finished `leadscore demo` folder (ingest on the first future

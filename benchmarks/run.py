@@ -177,10 +177,16 @@ def _daily(workdir: Path) -> dict[str, Any] | None:
     return _read_json(workdir / "logs" / "daily_bench.json")
 
 
+#: Rounds of ingest against DuckDB's load (a few seconds each; this machine's speed swings
+#: from second to second, so the round of least CPU of several is kept).
+INGEST_ROUNDS = 5
+
+
 def _ingest_command(cfg: str, folder: Path) -> list[str]:
     """``ingest_directory`` on ``folder`` against DuckDB's typed load of the same files."""
-    return [sys.executable, "-m", "benchmarks.stage", "ingest", "--config", cfg,
-            "--out", "ingest_bench.json", "--repeats", "3", "--folder", str(folder)]  # fmt: skip
+    return [sys.executable, "-m", "benchmarks.stage", "ingest", "--config", cfg, "--out",
+            "ingest_bench.json", "--repeats", str(INGEST_ROUNDS),
+            "--folder", str(folder)]  # fmt: skip
 
 
 def run_on_project(project: Path, repeats: int) -> dict[str, Any]:
