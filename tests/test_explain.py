@@ -367,3 +367,13 @@ def test_explain_model_in_chunks_writes_the_plot_of_one_pass(
     assert len(drawn) in (1, 2)  # early, and again only if the early ranking differed
     for key in ("summary_png", "drivers", "importance_csv", "cohort_json"):
         assert chunked.paths[key].read_bytes() == one.paths[key].read_bytes(), key
+
+
+def test_holdout_rows_of_leads_with_and_without_an_id(trained_model: TrainedModel) -> None:
+    bundle, df = trained_model.bundle, trained_model.frame
+    held_id = sorted(bundle.folds.holdout_ids)[0]
+    rows = pd.DataFrame({"lead_id": [held_id, "not-a-lead", None]})
+    assert shap_module._holdout_rows(bundle, rows).tolist() == [True, False, False]
+    assert shap_module._holdout_rows(bundle, rows.iloc[1:]).tolist() == [True, True]  # none held
+    in_frame = set(bundle.folds.holdout_ids) & set(df["lead_id"].astype(str))
+    assert shap_module._holdout_rows(bundle, df).sum() == len(in_frame) > 0

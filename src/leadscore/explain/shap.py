@@ -479,7 +479,7 @@ def _holdout_rows(bundle: Bundle, df: pd.DataFrame) -> np.ndarray:
         return np.ones(len(df), dtype=bool)
     ids = pa.array(df["lead_id"].astype(str), pa.string())  # Arrow hashes the ids in C
     holdout = pa.array(list(bundle.folds.holdout_ids), pa.string())
-    held = pc.is_in(ids, value_set=holdout).to_numpy(zero_copy_only=False)
+    held = pc.fill_null(pc.is_in(ids, value_set=holdout), False).to_numpy(zero_copy_only=False)
     return held if held.any() else np.ones(len(df), dtype=bool)
 
 
