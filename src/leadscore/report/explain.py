@@ -1,41 +1,24 @@
 """Explain stage, for people: the SHAP summary plot and the Markdown of the reference
 comparison and the cohort analysis.
 
-Reads results computed by ``leadscore.explain.shap``; writes only the PNG it is asked for.
+Reads results computed by ``leadscore.explain.shap``; writes nothing (the PNG is returned as
+bytes, and ``explain_model`` writes it).
 """
 
 from __future__ import annotations
 
 import io
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-
-from leadscore.io import atomic_path
 
 if TYPE_CHECKING:
     from leadscore.catalog import Catalog
     from leadscore.explain.shap import ReferenceComparison
 
 _MAX_POINTS = 2000
-
-
-def plot_shap_summary(
-    folded: pd.DataFrame,
-    values: pd.DataFrame,
-    importance: pd.DataFrame,
-    path: Path,
-    top_n: int = 30,
-) -> Path:
-    """Beeswarm-style summary of the top ``top_n`` features of ``importance`` (see
-    :func:`render_shap_summary`), written atomically as PNG."""
-    png = render_shap_summary(folded, values, importance.head(top_n)["feature"].tolist())
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(png)
-    return path
 
 
 def render_shap_summary(folded: pd.DataFrame, values: pd.DataFrame, top: list[str]) -> bytes:
