@@ -18,29 +18,25 @@ if TYPE_CHECKING:
     from leadscore.catalog import Catalog
     from leadscore.explain.shap import ReferenceComparison
 
-_MAX_POINTS = 2000
-
 
 def render_shap_summary(folded: pd.DataFrame, values: pd.DataFrame, top: list[str]) -> bytes:
     """PNG of a beeswarm-style summary of the features ``top`` (one row each, the first on
     top): each dot is a lead's SHAP value, coloured by the lead's feature value (low = blue,
-    high = red, grey when not numeric or missing)."""
+    high = red, grey when not numeric or missing). Every row of ``folded`` is a dot: the
+    caller picks the rows (``explain_model`` a seeded sample, ``plot_rows``)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    rng = np.random.default_rng(0)  # jitter and subsample only; fixed for identical plots
-    rows = np.arange(len(folded))
-    if len(rows) > _MAX_POINTS:
-        rows = np.sort(rng.choice(rows, _MAX_POINTS, replace=False))
+    rng = np.random.default_rng(0)  # the dots' jitter; fixed for identical plots
     # no pyplot: no global figure state, so the plot may be drawn on any thread
     fig = Figure(figsize=(9, 0.32 * max(len(top), 4) + 1.5), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     xs, ys, colours = [], [], []  # one collection for every dot: drawn in one pass
     for pos, feature in enumerate(reversed(top)):
-        xs.append(folded[feature].to_numpy()[rows])
-        colours.append(_colour_values(values, feature, rows))
-        ys.append(pos + rng.uniform(-0.3, 0.3, size=len(rows)))
+        xs.append(folded[feature].to_numpy())
+        colours.append(_colour_values(values, feature))
+        ys.append(pos + rng.uniform(-0.3, 0.3, size=len(folded)))
     if top:
         # dots 4 points across with no outline (an outline is a second pass over every dot)
         ax.scatter(np.concatenate(xs), np.concatenate(ys), c=np.concatenate(colours),
@@ -59,11 +55,11 @@ def render_shap_summary(folded: pd.DataFrame, values: pd.DataFrame, top: list[st
     return out.getvalue()
 
 
-def _colour_values(values: pd.DataFrame, feature: str, rows: np.ndarray) -> np.ndarray:
+def _colour_values(values: pd.DataFrame, feature: str) -> np.ndarray:
     """Percentile rank of each value in [0, 1]; 0.5 (grey-ish middle) when not numeric."""
     if feature not in values.columns:
-        return np.full(len(rows), 0.5)
-    col = pd.to_numeric(values[feature].iloc[rows].astype(object), errors="coerce")
+        return np.full(len(values), 0.5)
+    col = pd.to_numeric(values[feature].astype(object), errors="coerce")
     ranked = col.rank(pct=True).to_numpy(dtype=float)
     return np.where(np.isnan(ranked), 0.5, ranked)
 
